@@ -1,0 +1,271 @@
+//! The public API: what a user of the library implements and gets back.
+//!
+//! Chapter 2, "The API", explains this file. It mirrors the types of evio's
+//! `evio.go` (`Action`, `Options`, `Server`, `LoadBalance`, `Events`), but the
+//! callbacks are the methods of one trait, [`Events`], instead of a struct of
+//! optional closures, and the per-connection context is an associated type
+//! instead of an `interface{}`.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[cfg(target_os = "linux")]
+use crate::reactor::conn::Conn;
+
+// ANCHOR: action
+/// What a callback asks the loop to do next with the connection (or server).
+///
+/// evio's `Action`. `Close`, `Detach` and `Shutdown` returned together with
+/// output are *deferred*: the loop first writes all the pending output, then
+/// acts (chapter 7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Action {
+    /// Carry on.
+    #[default]
+    None,
+    /// Take the socket out of the loop and hand it to [`Events::detached`].
+    Detach,
+    /// Close the connection.
+    Close,
+    /// Stop the whole server: every loop ends and every connection is closed.
+    Shutdown,
+}
+// ANCHOR_END: action
+
+/// Per-connection options, returned by [`Events::opened`]: evio's `Options`.
+///
+/// evio's `ReuseInputBuffer` is not here: [`Events::data`] always gets a
+/// borrowed slice of the loop's read buffer, and the borrow checker stops you
+/// from keeping it past the call (chapter 2 explains why that makes the option
+/// unnecessary).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Turn on TCP keep-alive with this idle time and probe interval
+    /// (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`). Ignored for unix sockets.
+    pub tcp_keep_alive: Option<Duration>,
+}
+
+/// How the loops share new connections: evio's `LoadBalance` (chapter 6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadBalance {
+    /// Whichever loop wins the race for `accept` takes the connection.
+    #[default]
+    Random,
+    /// Loops take turns, in order.
+    RoundRobin,
+    /// A loop accepts only if no other loop has fewer connections.
+    LeastConnections,
+}
+
+impl std::str::FromStr for LoadBalance {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--balance` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "random" => Ok(LoadBalance::Random),
+            "round-robin" | "roundrobin" => Ok(LoadBalance::RoundRobin),
+            "least-connections" | "leastconnections" => Ok(LoadBalance::LeastConnections),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "unknown load balance {s:?}: expected random, round-robin or least-connections"
+                ),
+            )),
+        }
+    }
+}
+
+/// How a server is run: the fields evio keeps in its `Events` struct next to
+/// the callbacks (`NumLoops`, `LoadBalance`).
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// The number of event loops: `0` means 1, a negative number means one
+    /// per CPU (evio's rule).
+    pub loops: isize,
+    /// How the loops share new connections.
+    pub balance: LoadBalance,
+}
+
+impl Config {
+    /// The number of loops this config asks for, after evio's rule.
+    pub fn num_loops(&self) -> usize {
+        match self.loops {
+            0 => 1,
+            n if n < 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        }
+    }
+}
+
+/// A bound address, or the address of a connection's end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// A TCP listener or connection.
+    Tcp(std::net::SocketAddr),
+    /// A UDP listener or datagram peer.
+    Udp(std::net::SocketAddr),
+    /// A unix socket path. Empty for an unnamed socket (a client end usually is).
+    Unix(PathBuf),
+}
+
+impl Addr {
+    /// The IP address and port, for TCP and UDP.
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Addr::Tcp(a) | Addr::Udp(a) => Some(*a),
+            Addr::Unix(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Tcp(a) => write!(f, "tcp://{a}"),
+            Addr::Udp(a) => write!(f, "udp://{a}"),
+            Addr::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+/// What [`Events::serving`] learns about the server: evio's `Server`.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    /// The bound addresses, in the order given to `serve`. A port of 0 has
+    /// been replaced by the port the kernel chose.
+    pub addrs: Vec<Addr>,
+    /// The number of event loops.
+    pub num_loops: usize,
+}
+
+/// A detached connection: an ordinary blocking std stream, yours to keep.
+#[derive(Debug)]
+pub enum Stream {
+    /// From a TCP listener.
+    Tcp(std::net::TcpStream),
+    /// From a unix listener.
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ANCHOR: events
+/// The callbacks of a server: evio's `Events`, one method per callback, each
+/// with a default that does nothing, so you write only the ones you need.
+///
+/// The loops call these from their own threads, so the type is `Sync`: state
+/// shared by all connections goes behind atomics or a mutex, state of one
+/// connection goes in [`Events::Context`], which only its loop touches.
+pub trait Events: Sync {
+    /// The per-connection state, created with `Default` when a connection is
+    /// accepted and reachable as [`Conn::context`] in every callback.
+    type Context: Default;
+
+    /// The server is bound and about to run (evio's `Serving`).
+    /// Returning [`Action::Shutdown`] stops it before any loop starts.
+    fn serving(&self, _server: &ServerInfo) -> Action {
+        Action::None
+    }
+
+    /// A connection was accepted (evio's `Opened`). Bytes appended to `out`
+    /// are sent to it first.
+    fn opened(&self, _c: &mut Conn<Self::Context>, _out: &mut Vec<u8>) -> (Options, Action) {
+        (Options::default(), Action::None)
+    }
+
+    /// A connection was closed, by either side (evio's `Closed`). `err` is the
+    /// error that closed it, if any. Not called for detached connections.
+    fn closed(&self, _c: &mut Conn<Self::Context>, _err: Option<io::Error>) -> Action {
+        Action::None
+    }
+
+    /// A connection left the loop after [`Action::Detach`] (evio's
+    /// `Detached`). The stream is blocking and yours; dropping it closes it.
+    fn detached(&self, _c: &mut Conn<Self::Context>, _stream: Stream) -> Action {
+        Action::None
+    }
+
+    /// Called just before the loop writes to any socket (evio's `PreWrite`).
+    fn pre_write(&self) {}
+
+    /// Input arrived (evio's `Data`). `input` borrows the loop's read buffer;
+    /// append the reply to `out`, which the loop owns and reuses, and do not
+    /// clear it: it may already hold output that a wake-up produced.
+    ///
+    /// After [`Waker::wake`] this is called with an empty `input`.
+    fn data(&self, _c: &mut Conn<Self::Context>, _input: &[u8], _out: &mut Vec<u8>) -> Action {
+        Action::None
+    }
+
+    /// Called on loop 0 right after start, then again after the delay it
+    /// returns (evio's `Tick`). Returning `None` as the delay stops the ticks.
+    fn tick(&self) -> (Option<Duration>, Action) {
+        (None, Action::None)
+    }
+
+    /// `accept` failed with an error other than "try again". evio stops the
+    /// server here; we report it and go on (chapter 6). The default prints
+    /// it to standard error.
+    fn accept_error(&self, err: &io::Error) -> Action {
+        eprintln!("evio: accept failed: {err}");
+        Action::None
+    }
+}
+// ANCHOR_END: events
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ch02_zero_loops_means_one_and_negative_means_one_per_cpu() {
+        let cfg = |loops| Config {
+            loops,
+            ..Config::default()
+        };
+        assert_eq!(cfg(0).num_loops(), 1);
+        assert_eq!(cfg(5).num_loops(), 5);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(cfg(-1).num_loops(), cpus);
+    }
+
+    #[test]
+    fn ch02_balance_names_parse() {
+        assert_eq!(
+            "random".parse::<LoadBalance>().unwrap(),
+            LoadBalance::Random
+        );
+        assert_eq!(
+            "round-robin".parse::<LoadBalance>().unwrap(),
+            LoadBalance::RoundRobin
+        );
+        assert_eq!(
+            "least-connections".parse::<LoadBalance>().unwrap(),
+            LoadBalance::LeastConnections
+        );
+        let err = "fastest".parse::<LoadBalance>().unwrap_err();
+        assert!(err.to_string().contains("fastest"), "{err}");
+    }
+}

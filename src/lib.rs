@@ -1,0 +1,61 @@
+//! # evio-rs: an event loop you can read
+//!
+//! A reimplementation, in Rust, of the Go library
+//! [evio](https://github.com/tidwall/evio): a small *reactor* that runs one or
+//! more event loops, each blocked in `epoll_wait`, and calls your [`Events`]
+//! callbacks when a connection opens, sends data, or closes.
+//!
+//! The book in `chapters/` walks through every file; the
+//! [introduction](../chapters/introduction.md) has the map from evio's files to
+//! these modules:
+//!
+//! | module | what it is | chapter |
+//! |---|---|---|
+//! | [`api`] | the public types: [`Events`], [`Conn`], [`Action`], ... | 2, The API |
+//! | [`addr`] | parsing `tcp://host:port?reuseport=1` | 2, The API |
+//! | [`input_stream`] | [`InputStream`], for messages split across reads | 2, The API |
+//! | [`poll`] | the [`Poll`](poll::Poll) interface and the epoll backend | 3, The poller |
+//! | [`notes`] | the note queue other threads use to wake a loop | 4, Wake-ups |
+//! | `sync` | the atomics and mutexes the note queue uses (std or loom) | 4, Wake-ups |
+//! | [`reactor`] | the server, its loops, accept, dispatch, writes | 5 to 8 |
+//!
+//! ```no_run
+//! use evio::{Action, Conn, Events};
+//!
+//! struct Echo;
+//!
+//! impl Events for Echo {
+//!     type Context = ();
+//!     fn data(&self, _c: &mut Conn<()>, input: &[u8], out: &mut Vec<u8>) -> Action {
+//!         out.extend_from_slice(input);
+//!         Action::None
+//!     }
+//! }
+//!
+//! evio::serve(&Echo, &["tcp://127.0.0.1:5000"]).unwrap();
+//! ```
+
+pub mod addr;
+pub mod api;
+pub mod input_stream;
+pub mod notes;
+pub mod poll;
+#[cfg(target_os = "linux")]
+pub mod reactor;
+mod sync;
+
+pub use addr::{ListenAddr, Network};
+pub use api::{Action, Addr, Config, Events, LoadBalance, Options, ServerInfo, Stream};
+pub use input_stream::InputStream;
+#[cfg(target_os = "linux")]
+pub use reactor::{conn::Conn, conn::Waker, Server, Stopper};
+
+/// Binds `addrs` with the default [`Config`] (one loop) and serves `events`
+/// until a callback returns [`Action::Shutdown`]: evio's `Serve`.
+///
+/// Use [`Server::bind`] instead when you need the bound addresses before the
+/// server runs (port 0), several loops, or a [`Stopper`].
+#[cfg(target_os = "linux")]
+pub fn serve<E: Events>(events: &E, addrs: &[&str]) -> std::io::Result<()> {
+    Server::bind(Config::default(), addrs)?.run(events)
+}

@@ -1,0 +1,266 @@
+//! The dispatch of one ready connection: evio's five-way switch, and the
+//! three steps that follow it (open, write, act, read), plus a wake-up.
+//!
+//! Chapter 5, "The loop and its dispatch", explains [`next_step`] and
+//! [`ready`]; chapter 7, "Deferred actions and writes", explains
+//! [`wanted_interest`], `output_produced` and the write step. They mirror
+//! evio's `loopRun` switch and `loopOpened`, `loopWrite`, `loopAction`,
+//! `loopRead`, `loopWake` (`evio_unix.go`).
+//!
+//! Everything here works on a [`ConnState`], a [`ConnIo`] and a [`Poll`], so
+//! the tests drive the real code with a fake socket and a fake poller: no
+//! kernel needed. The loop (`event_loop.rs`) owns the connections and carries
+//! out the [`Outcome`] (closing, detaching, shutting down).
+//!
+//! Three design decisions of evio's are each made in exactly one place here,
+//! so that a better alternative is a new branch, not a rewrite:
+//! *when output is written* (`output_produced`), *which interest is
+//! registered while output is pending* ([`wanted_interest`]), and, in
+//! `balance.rs` and `Server::bind`, *who accepts*.
+
+use std::io;
+
+use super::conn::Conn;
+use crate::api::{Action, Events};
+use crate::poll::{Interest, Poll};
+
+/// A fully written output buffer with at most this much capacity is kept for
+/// the next reply; a bigger one is freed, so one large reply does not pin
+/// memory for the rest of the connection's life. evio's number.
+pub const KEEP_OUTPUT_CAPACITY: usize = 4096;
+
+// ANCHOR: conn_state
+/// The loop's bookkeeping for one connection: evio's `conn` fields `opened`,
+/// `out`, `action`, plus the interest currently registered.
+#[derive(Debug)]
+pub struct ConnState {
+    /// The open step has run.
+    pub opened: bool,
+    /// Output not yet written: `out[written..]`.
+    out: Vec<u8>,
+    written: usize,
+    /// The action to perform once the output is written.
+    pub action: Action,
+    /// What the poller is watching this connection for.
+    pub interest: Interest,
+}
+// ANCHOR_END: conn_state
+
+impl ConnState {
+    /// A connection just accepted: registered for read and write, so that
+    /// the next wait reports it writable and the open step runs (evio's
+    /// `AddReadWrite` in `loopAccept`).
+    pub fn new() -> Self {
+        ConnState {
+            opened: false,
+            out: Vec::new(),
+            written: 0,
+            action: Action::None,
+            interest: Interest::READ_WRITE,
+        }
+    }
+
+    /// The bytes still to write.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out[self.written..]
+    }
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ANCHOR: conn_io
+/// The two system calls a connection needs; a fake in the tests.
+pub trait ConnIo {
+    /// `read(2)`: `Ok(0)` means the peer closed.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// `write(2)`: may write only part of `buf`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+}
+// ANCHOR_END: conn_io
+
+/// What the loop must do after a step.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing more: the connection stays.
+    Continue,
+    /// Close the connection; `closed` gets the error, if any.
+    Close(Option<io::Error>),
+    /// Take the connection out of the loop and hand it to `detached`.
+    Detach,
+    /// Stop the server.
+    Shutdown,
+}
+
+// ANCHOR: step
+/// The step a ready connection gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Run `opened` (evio's `loopOpened`).
+    Open,
+    /// Write pending output (evio's `loopWrite`).
+    Write,
+    /// Perform the pending action, all output being written (`loopAction`).
+    Act(Action),
+    /// Read input and run `data` (evio's `loopRead`).
+    Read,
+}
+
+/// evio's switch in `loopRun`, for a connection (the first case, "no
+/// connection: it is a listener", is the loop's). The state alone decides;
+/// the readiness the kernel reported is not looked at, as in evio.
+pub fn next_step(s: &ConnState) -> Step {
+    if !s.opened {
+        Step::Open
+    } else if !s.pending_output().is_empty() {
+        Step::Write
+    } else if s.action != Action::None {
+        Step::Act(s.action)
+    } else {
+        Step::Read
+    }
+}
+// ANCHOR_END: step
+
+// ANCHOR: wanted_interest
+/// Decision: *which interest is registered*. evio's rule: read and write
+/// while the connection is not opened, has output pending, or has an action
+/// pending; read only otherwise. Read stays on while output is pending,
+/// which is evio's weakness 3 (chapter 7 shows the spin it causes).
+pub fn wanted_interest(s: &ConnState) -> Interest {
+    if !s.opened || !s.pending_output().is_empty() || s.action != Action::None {
+        Interest::READ_WRITE
+    } else {
+        Interest::READ
+    }
+}
+// ANCHOR_END: wanted_interest
+
+/// Registers [`wanted_interest`] if it differs from what is registered.
+/// evio calls `ModRead`/`ModReadWrite` unconditionally; remembering the
+/// registered interest saves the `epoll_ctl` when nothing changes.
+fn sync_interest<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
+    let want = wanted_interest(s);
+    if want == s.interest {
+        return Outcome::Continue;
+    }
+    match poll.modify(fd, want) {
+        Ok(()) => {
+            s.interest = want;
+            Outcome::Continue
+        }
+        // evio panics here (weakness 12); one connection's error must not
+        // take the server down, so we close just that connection.
+        Err(e) => Outcome::Close(Some(e)),
+    }
+}
+
+// ANCHOR: output_produced
+/// Decision: *when output is written*. A callback has just produced output
+/// or an action. evio's rule: never write now; arm write interest and write
+/// when the next wait reports the socket writable. This costs two
+/// `epoll_ctl` calls and one extra wait per reply (weakness 4, chapter 7).
+fn output_produced<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
+    sync_interest(poll, fd, s)
+}
+// ANCHOR_END: output_produced
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+// ANCHOR: ready
+/// Runs the step [`next_step`] picks for a ready connection.
+pub fn ready<E: Events, P: Poll, S: ConnIo>(
+    events: &E,
+    poll: &mut P,
+    c: &mut Conn<E::Context>,
+    s: &mut ConnState,
+    io: &mut S,
+    buf: &mut [u8],
+) -> Outcome {
+    match next_step(s) {
+        Step::Open => {
+            s.opened = true;
+            let (options, action) = events.opened(c, &mut s.out);
+            s.action = action;
+            if let Some(idle) = options.tcp_keep_alive {
+                c.set_keep_alive(idle);
+            }
+            output_produced(poll, c.fd, s)
+        }
+        Step::Write => write(events, poll, c.fd, s, io),
+        Step::Act(Action::Close) => Outcome::Close(None),
+        Step::Act(Action::Detach) => Outcome::Detach,
+        Step::Act(Action::Shutdown) => Outcome::Shutdown,
+        Step::Act(Action::None) => unreachable!("next_step never acts on None"),
+        Step::Read => match io.read(buf) {
+            Ok(0) => Outcome::Close(None),
+            Ok(n) => {
+                // Reads happen only when no output is pending, so `out` is
+                // empty here and `data` starts a fresh reply.
+                s.action = events.data(c, &buf[..n], &mut s.out);
+                output_produced(poll, c.fd, s)
+            }
+            Err(e) if would_block(&e) => Outcome::Continue,
+            Err(e) => Outcome::Close(Some(e)),
+        },
+    }
+}
+// ANCHOR_END: ready
+
+// ANCHOR: write
+/// Writes as much pending output as the socket takes (evio's `loopWrite`).
+fn write<E: Events, P: Poll, S: ConnIo>(
+    events: &E,
+    poll: &mut P,
+    fd: i32,
+    s: &mut ConnState,
+    io: &mut S,
+) -> Outcome {
+    events.pre_write();
+    match io.write(&s.out[s.written..]) {
+        Ok(0) => Outcome::Close(Some(io::ErrorKind::WriteZero.into())),
+        Ok(n) => {
+            s.written += n;
+            if s.written == s.out.len() {
+                s.written = 0;
+                s.out.clear();
+                if s.out.capacity() > KEEP_OUTPUT_CAPACITY {
+                    s.out = Vec::new();
+                }
+            }
+            sync_interest(poll, fd, s)
+        }
+        Err(e) if would_block(&e) => Outcome::Continue,
+        Err(e) => Outcome::Close(Some(e)),
+    }
+}
+// ANCHOR_END: write
+
+// ANCHOR: wake
+/// A wake-up for this connection (evio's `loopWake`): `data` with no input.
+/// Unlike evio, its output is *appended* to pending output and its action
+/// does not replace a pending one (evio's weakness 7 loses both).
+pub fn wake<E: Events, P: Poll>(
+    events: &E,
+    poll: &mut P,
+    c: &mut Conn<E::Context>,
+    s: &mut ConnState,
+) -> Outcome {
+    if !s.opened {
+        return Outcome::Continue;
+    }
+    let action = events.data(c, &[], &mut s.out);
+    if s.action == Action::None {
+        s.action = action;
+    }
+    output_produced(poll, c.fd, s)
+}
+// ANCHOR_END: wake
