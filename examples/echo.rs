@@ -46,6 +46,11 @@ fn main() {
                 "set SO_REUSEPORT, so several servers share the port",
             ),
             ("unixsocket", true, "also listen on this unix socket path"),
+            (
+                "backend",
+                true,
+                "auto | epoll | kqueue | threads [default: auto]",
+            ),
         ],
     );
     let port: u16 = flags.get("port", 5000);
@@ -57,6 +62,7 @@ fn main() {
     let config = Config {
         loops: flags.get("loops", 0),
         balance: flags.get("balance", evio::LoadBalance::Random),
+        backend: flags.get("backend", evio::Backend::Auto),
     };
     let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
     let server = Server::bind(config, &addrs).unwrap_or_else(|e| {

@@ -77,8 +77,43 @@ impl std::str::FromStr for LoadBalance {
     }
 }
 
+/// Which implementation serves: a poller-based reactor, or threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The best poller this OS has (epoll on Linux), unless an address asks
+    /// for the thread-based variant with a `-net` scheme (`tcp-net://`).
+    #[default]
+    Auto,
+    /// The reactor on epoll (Linux).
+    Epoll,
+    /// The reactor on kqueue (macOS and the BSDs).
+    Kqueue,
+    /// The thread-based variant: plain std threads, no poller (evio's `-net`).
+    Threads,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--backend` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "epoll" => Ok(Backend::Epoll),
+            "kqueue" => Ok(Backend::Kqueue),
+            "threads" | "stdlib" => Ok(Backend::Threads),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {s:?}: expected auto, epoll, kqueue or threads"),
+            )),
+        }
+    }
+}
+
 /// How a server is run: the fields evio keeps in its `Events` struct next to
-/// the callbacks (`NumLoops`, `LoadBalance`).
+/// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
+///
+/// Build it with `..Config::default()` so that new fields do not break you.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// The number of event loops: `0` means 1, a negative number means one
@@ -86,6 +121,8 @@ pub struct Config {
     pub loops: isize,
     /// How the loops share new connections.
     pub balance: LoadBalance,
+    /// Which implementation serves.
+    pub backend: Backend,
 }
 
 impl Config {

@@ -45,7 +45,7 @@ pub mod reactor;
 mod sync;
 
 pub use addr::{ListenAddr, Network};
-pub use api::{Action, Addr, Config, Events, LoadBalance, Options, ServerInfo, Stream};
+pub use api::{Action, Addr, Backend, Config, Events, LoadBalance, Options, ServerInfo, Stream};
 pub use input_stream::InputStream;
 #[cfg(target_os = "linux")]
 pub use reactor::{conn::Conn, conn::Waker, Server, Stopper};

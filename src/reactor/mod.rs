@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{mpsc, Arc};
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Config, Events, LoadBalance, ServerInfo};
+use crate::api::{Action, Backend, Config, Events, LoadBalance, ServerInfo};
 use crate::notes::NoteQueue;
 use crate::poll::{DefaultPoll, Interest, Poll};
 use conn::Note;
@@ -80,13 +80,16 @@ impl Server {
             .iter()
             .map(|a| ListenAddr::parse(a))
             .collect::<io::Result<Vec<_>>>()?;
-        if let Some(a) = addrs.iter().zip(&parsed).find(|(_, p)| p.stdlib) {
+        let threads = parsed.iter().any(|p| p.stdlib) || config.backend == Backend::Threads;
+        if threads || config.backend == Backend::Kqueue {
+            let backend = if threads {
+                Backend::Threads
+            } else {
+                config.backend
+            };
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!(
-                    "address {:?}: the thread-based -net variant is not built yet",
-                    a.0
-                ),
+                format!("backend {backend:?} is not built yet"),
             ));
         }
         let listeners = parsed
