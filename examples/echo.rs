@@ -51,6 +51,11 @@ fn main() {
                 true,
                 "auto | epoll | kqueue | threads [default: auto]",
             ),
+            (
+                "stdlib",
+                false,
+                "use the thread-based variant (as --backend threads)",
+            ),
         ],
     );
     let port: u16 = flags.get("port", 5000);
@@ -62,7 +67,12 @@ fn main() {
     let config = Config {
         loops: flags.get("loops", 0),
         balance: flags.get("balance", evio::LoadBalance::Random),
-        backend: flags.get("backend", evio::Backend::Auto),
+        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
+        backend: if flags.on("stdlib") {
+            evio::Backend::Threads
+        } else {
+            flags.get("backend", evio::Backend::Auto)
+        },
     };
     let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
     let server = Server::bind(config, &addrs).unwrap_or_else(|e| {

@@ -69,6 +69,16 @@ fn main() {
                 "milliseconds between ticks [default: 1000]",
             ),
             ("ticks", true, "stop after this many ticks [default: 10]"),
+            (
+                "backend",
+                true,
+                "auto | epoll | kqueue | threads [default: auto]",
+            ),
+            (
+                "stdlib",
+                false,
+                "use the thread-based variant (as --backend threads)",
+            ),
         ],
     );
     let ticker = Ticker {
@@ -78,6 +88,12 @@ fn main() {
     };
     let config = Config {
         loops: flags.get("loops", 0),
+        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
+        backend: if flags.on("stdlib") {
+            evio::Backend::Threads
+        } else {
+            flags.get("backend", evio::Backend::Auto)
+        },
         ..Config::default()
     };
     let addr = format!("tcp://:{}", flags.get::<u16>("port", 5001));

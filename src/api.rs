@@ -10,8 +10,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[cfg(target_os = "linux")]
-use crate::reactor::conn::Conn;
+use crate::conn::Conn;
 
 // ANCHOR: action
 /// What a callback asks the loop to do next with the connection (or server).
@@ -33,6 +32,7 @@ pub enum Action {
 }
 // ANCHOR_END: action
 
+// ANCHOR: options
 /// Per-connection options, returned by [`Events::opened`]: evio's `Options`.
 ///
 /// evio's `ReuseInputBuffer` is not here: [`Events::data`] always gets a
@@ -45,7 +45,9 @@ pub struct Options {
     /// (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`). Ignored for unix sockets.
     pub tcp_keep_alive: Option<Duration>,
 }
+// ANCHOR_END: options
 
+// ANCHOR: load_balance
 /// How the loops share new connections: evio's `LoadBalance` (chapter 6).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LoadBalance {
@@ -57,6 +59,7 @@ pub enum LoadBalance {
     /// A loop accepts only if no other loop has fewer connections.
     LeastConnections,
 }
+// ANCHOR_END: load_balance
 
 impl std::str::FromStr for LoadBalance {
     type Err = io::Error;
@@ -110,6 +113,7 @@ impl std::str::FromStr for Backend {
     }
 }
 
+// ANCHOR: config
 /// How a server is run: the fields evio keeps in its `Events` struct next to
 /// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
 ///
@@ -135,6 +139,7 @@ impl Config {
         }
     }
 }
+// ANCHOR_END: config
 
 /// A bound address, or the address of a connection's end.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +172,7 @@ impl std::fmt::Display for Addr {
     }
 }
 
+// ANCHOR: server_info
 /// What [`Events::serving`] learns about the server: evio's `Server`.
 #[derive(Clone, Debug)]
 pub struct ServerInfo {
@@ -176,20 +182,25 @@ pub struct ServerInfo {
     /// The number of event loops.
     pub num_loops: usize,
 }
+// ANCHOR_END: server_info
 
+// ANCHOR: stream
 /// A detached connection: an ordinary blocking std stream, yours to keep.
 #[derive(Debug)]
 pub enum Stream {
     /// From a TCP listener.
     Tcp(std::net::TcpStream),
     /// From a unix listener.
+    #[cfg(unix)]
     Unix(std::os::unix::net::UnixStream),
 }
+// ANCHOR_END: stream
 
 impl io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -199,6 +210,7 @@ impl io::Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.write(buf),
         }
     }
@@ -251,7 +263,7 @@ pub trait Events: Sync {
     /// append the reply to `out`, which the loop owns and reuses, and do not
     /// clear it: it may already hold output that a wake-up produced.
     ///
-    /// After [`Waker::wake`] this is called with an empty `input`.
+    /// After [`Waker::wake`](crate::Waker::wake) this is called with an empty `input`.
     fn data(&self, _c: &mut Conn<Self::Context>, _input: &[u8], _out: &mut Vec<u8>) -> Action {
         Action::None
     }

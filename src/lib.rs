@@ -17,7 +17,11 @@
 //! | [`poll`] | the [`Poll`](poll::Poll) interface and the epoll backend | 3, The poller |
 //! | [`notes`] | the note queue other threads use to wake a loop | 4, Wake-ups |
 //! | `sync` | the atomics and mutexes the note queue uses (std or loom) | 4, Wake-ups |
+//! | `conn` | [`Conn`] and [`Waker`], the same for both implementations | 2, 4, 9 |
 //! | [`reactor`] | the server, its loops, accept, dispatch, writes | 5 to 8 |
+//! | [`threads`] | the thread-based variant: std threads and channels, no poller | 9, The thread-based variant |
+//! | `server` | [`Server`] and [`Stopper`]: the reactor or the threads, chosen at `bind` | 9 |
+//! | [`proto`] | HTTP and RESP parsers for the example servers | 12, Three servers |
 //!
 //! ```no_run
 //! use evio::{Action, Conn, Events};
@@ -37,25 +41,34 @@
 
 pub mod addr;
 pub mod api;
+mod conn;
 pub mod input_stream;
 pub mod notes;
+// The pollers and the reactor need a unix OS; elsewhere (Windows) only the
+// thread-based variant exists (chapter 9).
+#[cfg(unix)]
 pub mod poll;
-#[cfg(target_os = "linux")]
+/// Protocol parsers and reply writers for the example servers (HTTP/1.1, RESP2): chapter 12.
+pub mod proto;
+#[cfg(unix)]
 pub mod reactor;
+mod server;
 mod sync;
+pub mod threads;
 
 pub use addr::{ListenAddr, Network};
 pub use api::{Action, Addr, Backend, Config, Events, LoadBalance, Options, ServerInfo, Stream};
+pub use conn::{Conn, Waker};
 pub use input_stream::InputStream;
-#[cfg(target_os = "linux")]
-pub use reactor::{conn::Conn, conn::Waker, Server, Stopper};
+pub use server::{Server, Stopper};
 
+// ANCHOR: serve
 /// Binds `addrs` with the default [`Config`] (one loop) and serves `events`
 /// until a callback returns [`Action::Shutdown`]: evio's `Serve`.
 ///
 /// Use [`Server::bind`] instead when you need the bound addresses before the
 /// server runs (port 0), several loops, or a [`Stopper`].
-#[cfg(target_os = "linux")]
 pub fn serve<E: Events>(events: &E, addrs: &[&str]) -> std::io::Result<()> {
     Server::bind(Config::default(), addrs)?.run(events)
 }
+// ANCHOR_END: serve

@@ -7,8 +7,13 @@
 //! `epoll_wait` return; the loop drains every note before it looks at any
 //! ready file descriptor.
 //!
-//! Like evio, [`NoteQueue::add`] signals on every note (evio's weakness 12:
-//! wake-ups are never coalesced); chapter 4 measures what that costs.
+//! Like evio, [`NoteQueue::new`] makes a queue that signals on every note
+//! (evio's weakness 12: wake-ups are never coalesced); chapter 4 measures what
+//! that costs. [`NoteQueue::with_wakeups`] with [`Wakeups::Coalesced`] signals
+//! only when the queue goes from empty to non-empty. Chapter 11 checks both
+//! with loom models (`tests/ch11_loom_notes.rs`), and keeps, under
+//! `--cfg loom` only, two deliberately broken versions of `add` to show that
+//! the models catch the bugs they are meant to.
 
 use std::io;
 
@@ -25,27 +30,58 @@ pub trait Signal: Send + Sync {
 }
 // ANCHOR_END: signal
 
+// ANCHOR: wakeups
+/// When [`NoteQueue::add`] signals the loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wakeups {
+    /// On every note, as evio does: one eventfd write per note.
+    #[default]
+    EveryNote,
+    /// Only when the note lands in an empty queue. A non-empty queue has
+    /// already been signalled by whoever made it non-empty, and the loop has
+    /// not drained it yet, so a second signal would wake nobody new.
+    Coalesced,
+}
+// ANCHOR_END: wakeups
+
 // ANCHOR: queue
 /// A queue of notes for one loop: many producers, one consumer (the loop).
 pub struct NoteQueue<T> {
     notes: Mutex<Vec<T>>,
     signal: Box<dyn Signal>,
+    wakeups: Wakeups,
 }
 
 impl<T> NoteQueue<T> {
-    /// A queue that wakes its loop through `signal`.
+    /// A queue that wakes its loop through `signal` on every note.
     pub fn new(signal: Box<dyn Signal>) -> Self {
+        Self::with_wakeups(signal, Wakeups::EveryNote)
+    }
+
+    /// A queue that wakes its loop through `signal` as `wakeups` says.
+    pub fn with_wakeups(signal: Box<dyn Signal>, wakeups: Wakeups) -> Self {
         NoteQueue {
             notes: Mutex::new(Vec::new()),
             signal,
+            wakeups,
         }
     }
 
     /// Adds a note and wakes the loop: evio's `Trigger`. The push happens
     /// before the signal, so a loop that wakes up is sure to find the note.
+    /// Whether the queue was empty is read under the same lock as the push:
+    /// read apart from it, two threads could each believe the other signals.
     pub fn add(&self, note: T) -> io::Result<()> {
-        self.notes.lock().unwrap().push(note);
-        self.signal.signal()
+        let was_empty = {
+            let mut notes = self.notes.lock().unwrap();
+            notes.push(note);
+            notes.len() == 1
+        };
+        if was_empty || self.wakeups == Wakeups::EveryNote {
+            self.signal.signal()
+        } else {
+            Ok(())
+        }
     }
 
     /// Moves every note into `batch`, which must be empty, and leaves the
@@ -58,6 +94,45 @@ impl<T> NoteQueue<T> {
     }
 }
 // ANCHOR_END: queue
+
+// ANCHOR: broken
+/// Two wrong ways to write [`NoteQueue::add`], compiled only for the loom
+/// models (chapter 11), which must find the lost wake-up in each.
+#[cfg(loom)]
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// Signals, then pushes: the loop can wake, find nothing, and wait again
+    /// before the note arrives.
+    SignalBeforePush,
+    /// Coalesces, but looks at the queue in one critical section and pushes
+    /// in another: between the two the loop can drain the queue, so the note
+    /// lands in an empty queue that nobody signals.
+    CoalesceCheckOutsideLock,
+}
+
+#[cfg(loom)]
+impl<T> NoteQueue<T> {
+    #[doc(hidden)]
+    pub fn add_with_bug(&self, note: T, bug: Bug) -> io::Result<()> {
+        match bug {
+            Bug::SignalBeforePush => {
+                self.signal.signal()?;
+                self.notes.lock().unwrap().push(note);
+                Ok(())
+            }
+            Bug::CoalesceCheckOutsideLock => {
+                let was_empty = self.notes.lock().unwrap().is_empty();
+                self.notes.lock().unwrap().push(note);
+                if was_empty {
+                    self.signal.signal()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+// ANCHOR_END: broken
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -87,6 +162,25 @@ mod tests {
         batch.clear();
         q.swap(&mut batch);
         assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn ch11_coalesced_queue_signals_only_when_it_was_empty() {
+        let signals = Arc::new(AtomicUsize::new(0));
+        let q = NoteQueue::with_wakeups(Box::new(Count(signals.clone())), Wakeups::Coalesced);
+        for i in 0..3 {
+            q.add(i).unwrap();
+        }
+        assert_eq!(signals.load(Ordering::SeqCst), 1, "one signal for a burst");
+        let mut batch = Vec::new();
+        q.swap(&mut batch);
+        assert_eq!(batch, [0, 1, 2]);
+        q.add(3).unwrap();
+        assert_eq!(
+            signals.load(Ordering::SeqCst),
+            2,
+            "drained, so signal again"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! of the threads that add notes and the loop that drains them. evio's
 //! `internal/notequeue.go` uses Go's `sync.Mutex` directly; it has no such switch.
 
+// ANCHOR: sync
 #[cfg(loom)]
 #[allow(unused_imports)]
 pub(crate) use loom::sync::{
@@ -19,3 +20,4 @@ pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex, MutexGuard,
 };
+// ANCHOR_END: sync

@@ -78,6 +78,7 @@ fn mask(interest: Interest) -> u32 {
 }
 // ANCHOR_END: mask
 
+// ANCHOR: new
 impl Epoll {
     fn ctl(&self, op: libc::c_int, fd: RawFd, interest: Interest) -> io::Result<()> {
         let mut ev = libc::epoll_event {
@@ -110,6 +111,7 @@ impl Poll for Epoll {
         poll.ctl(libc::EPOLL_CTL_ADD, poll.wake.as_raw_fd(), Interest::READ)?;
         Ok(poll)
     }
+    // ANCHOR_END: new
 
     fn signal(&self) -> EventFd {
         EventFd(self.wake.clone())

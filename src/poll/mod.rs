@@ -7,20 +7,30 @@
 //! out `sys/unix/selector/epoll.rs` apart from the portable code.
 //!
 //! The trait is small on purpose: a student's backend (`poll(2)`, say) only
-//! has to add, change and remove interest, wait, and be woken.
+//! has to add, change and remove interest, wait, and be woken; the
+//! [`conformance`] suite checks that it does.
+//!
+//! [`AnyPoll`] is the backend chosen at run time ([`Backend`]): epoll or
+//! kqueue (chapter 10), whichever this build has and the config asks for.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use crate::api::Backend;
 use crate::notes::Signal;
 
+pub mod conformance;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
+pub mod kqueue;
 
 /// The poller the reactor uses on this OS.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub type DefaultPoll = epoll::Epoll;
+/// The poller the reactor uses on this OS.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub type DefaultPoll = kqueue::Kqueue;
 
 // ANCHOR: interest
 /// Which readiness a file descriptor is registered for.
@@ -94,3 +104,227 @@ pub trait Poll: Sized + Send {
     fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
 }
 // ANCHOR_END: poll
+
+/// Whether this build has the epoll backend (Linux).
+pub const HAS_EPOLL: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Whether this build has the kqueue backend: macOS and the BSDs, or Linux
+/// with the `libkqueue` cargo feature (chapter 10).
+pub const HAS_KQUEUE: bool = cfg!(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    feature = "libkqueue",
+));
+
+/// The epoll backend, or [`Absent`] where there is none.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub type EpollBackend = epoll::Epoll;
+/// The epoll backend, or [`Absent`] where there is none.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub type EpollBackend = Absent;
+
+/// The kqueue backend, or [`Absent`] where there is none.
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    feature = "libkqueue",
+))]
+pub type KqueueBackend = kqueue::Kqueue;
+/// The kqueue backend, or [`Absent`] where there is none.
+#[cfg(not(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    feature = "libkqueue",
+)))]
+pub type KqueueBackend = Absent;
+
+// ANCHOR: any_poll
+/// A poller chosen at run time: what the reactor holds, so that one build
+/// can serve on epoll or on kqueue ([`Backend`], the examples' `--backend`).
+/// Each call is a `match` on two variants next to a system call: free.
+pub enum AnyPoll {
+    Epoll(EpollBackend),
+    Kqueue(KqueueBackend),
+}
+
+/// The wake-up handle of an [`AnyPoll`].
+pub enum AnySignal {
+    Epoll(<EpollBackend as Poll>::Signal),
+    Kqueue(<KqueueBackend as Poll>::Signal),
+}
+
+impl AnyPoll {
+    /// Opens the poller `backend` names. `Auto` is epoll on Linux, kqueue
+    /// on macOS and the BSDs. A backend this build lacks is `Unsupported`,
+    /// with a message that says how to get it.
+    pub fn open(backend: Backend) -> io::Result<AnyPoll> {
+        let unsupported = |msg: &str| Err(io::Error::new(io::ErrorKind::Unsupported, msg));
+        match backend {
+            Backend::Auto if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
+            Backend::Auto => KqueueBackend::new().map(AnyPoll::Kqueue),
+            Backend::Epoll if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
+            Backend::Kqueue if HAS_KQUEUE => KqueueBackend::new().map(AnyPoll::Kqueue),
+            Backend::Epoll => unsupported("backend Epoll: epoll exists only on Linux"),
+            Backend::Kqueue => unsupported(
+                "backend Kqueue: kqueue needs macOS or a BSD; on Linux, build with \
+                 `--features libkqueue` and libkqueue installed (chapter 10)",
+            ),
+            Backend::Threads => unsupported("backend Threads has no poller"),
+        }
+    }
+}
+// ANCHOR_END: any_poll
+
+impl Signal for AnySignal {
+    fn signal(&self) -> io::Result<()> {
+        match self {
+            AnySignal::Epoll(s) => Signal::signal(s),
+            AnySignal::Kqueue(s) => Signal::signal(s),
+        }
+    }
+}
+
+impl Poll for AnyPoll {
+    type Signal = AnySignal;
+
+    /// The `Auto` backend.
+    fn new() -> io::Result<Self> {
+        AnyPoll::open(Backend::Auto)
+    }
+
+    // The arm of an `Absent` backend is never reached, and rustc says so.
+    #[allow(unreachable_code)]
+    fn signal(&self) -> AnySignal {
+        match self {
+            AnyPoll::Epoll(p) => AnySignal::Epoll(Poll::signal(p)),
+            AnyPoll::Kqueue(p) => AnySignal::Kqueue(Poll::signal(p)),
+        }
+    }
+
+    fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.add(fd, interest),
+            AnyPoll::Kqueue(p) => p.add(fd, interest),
+        }
+    }
+
+    fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.modify(fd, interest),
+            AnyPoll::Kqueue(p) => p.modify(fd, interest),
+        }
+    }
+
+    fn delete(&mut self, fd: RawFd) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.delete(fd),
+            AnyPoll::Kqueue(p) => p.delete(fd),
+        }
+    }
+
+    fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.wait(events, timeout),
+            AnyPoll::Kqueue(p) => p.wait(events, timeout),
+        }
+    }
+}
+
+// ANCHOR: absent
+/// A backend this build does not have. An empty enum has no values, so the
+/// [`AnyPoll`] variant that holds one can never be made, and each of its
+/// methods is an empty `match`: the compiler knows it never runs.
+pub enum Absent {}
+
+impl Signal for Absent {
+    fn signal(&self) -> io::Result<()> {
+        match *self {}
+    }
+}
+// ANCHOR_END: absent
+
+impl Poll for Absent {
+    type Signal = Absent;
+
+    fn new() -> io::Result<Self> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this backend is not in this build",
+        ))
+    }
+
+    fn signal(&self) -> Absent {
+        match *self {}
+    }
+
+    fn add(&mut self, _: RawFd, _: Interest) -> io::Result<()> {
+        match *self {}
+    }
+
+    fn modify(&mut self, _: RawFd, _: Interest) -> io::Result<()> {
+        match *self {}
+    }
+
+    fn delete(&mut self, _: RawFd) -> io::Result<()> {
+        match *self {}
+    }
+
+    fn wait(&mut self, _: &mut Vec<Event>, _: Option<Duration>) -> io::Result<()> {
+        match *self {}
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn open_error(backend: Backend) -> io::Error {
+        match AnyPoll::open(backend) {
+            Ok(_) => panic!("{backend:?} should not open in this build"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn ch10_the_backend_is_chosen_at_run_time() {
+        let auto = AnyPoll::open(Backend::Auto).expect("Auto always opens");
+        // Auto: epoll on Linux, kqueue elsewhere, even with libkqueue built in.
+        assert_eq!(matches!(auto, AnyPoll::Epoll(_)), HAS_EPOLL);
+        assert_eq!(AnyPoll::open(Backend::Kqueue).is_ok(), HAS_KQUEUE);
+        assert_eq!(AnyPoll::open(Backend::Epoll).is_ok(), HAS_EPOLL);
+        let threads = open_error(Backend::Threads);
+        assert_eq!(threads.kind(), io::ErrorKind::Unsupported);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ch10_kqueue_on_linux_without_the_feature_says_which_feature() {
+        if HAS_KQUEUE {
+            return; // nothing to check: this build has kqueue
+        }
+        let err = open_error(Backend::Kqueue);
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("--features libkqueue"), "{err}");
+        // The server passes the same error on, before any callback runs.
+        let config = crate::Config {
+            backend: Backend::Kqueue,
+            ..crate::Config::default()
+        };
+        let Err(err) = crate::Server::bind(config, &["tcp://127.0.0.1:0"]) else {
+            panic!("a server on kqueue should not bind in this build");
+        };
+        assert!(err.to_string().contains("libkqueue"), "{err}");
+    }
+}

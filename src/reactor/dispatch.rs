@@ -139,6 +139,7 @@ pub fn wanted_interest(s: &ConnState) -> Interest {
 }
 // ANCHOR_END: wanted_interest
 
+// ANCHOR: sync_interest
 /// Registers [`wanted_interest`] if it differs from what is registered.
 /// evio calls `ModRead`/`ModReadWrite` unconditionally; remembering the
 /// registered interest saves the `epoll_ctl` when nothing changes.
@@ -157,6 +158,7 @@ fn sync_interest<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
         Err(e) => Outcome::Close(Some(e)),
     }
 }
+// ANCHOR_END: sync_interest
 
 // ANCHOR: output_produced
 /// Decision: *when output is written*. A callback has just produced output

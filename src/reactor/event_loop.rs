@@ -188,18 +188,18 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     }
     // ANCHOR_END: loop_ready
 
+    // ANCHOR: loop_wake
     /// A wake note: dispatch to `data` if the connection is still the one
     /// the waker was made for.
     fn wake(&mut self, fd: RawFd, id: u64) -> Flow {
-        let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
+        // No slot, or another connection's (closed since, fd reused): drop it.
+        let Some(slot) = super::conn::wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
             return Flow::Go;
         };
-        if slot.conn.id != id {
-            return Flow::Go; // closed since; the fd now belongs to another
-        }
         let outcome = dispatch::wake(self.events, &mut self.poll, &mut slot.conn, &mut slot.state);
         self.finish(fd, outcome)
     }
+    // ANCHOR_END: loop_wake
 
     /// Reports an accept error; `Shutdown` from the callback stops the loop.
     fn report(&self, err: &io::Error) -> Flow {
@@ -292,6 +292,11 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Go,
             Err(e) => return self.report(&e),
         };
+        if n == 0 {
+            // An empty datagram would reach `data` as empty input, which
+            // means "woken". evio drops empty datagrams; so do we.
+            return Flow::Go;
+        }
         if self.shared.balance == LoadBalance::RoundRobin {
             self.shared.turn.fetch_add(1, Ordering::SeqCst);
         }
@@ -317,6 +322,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     // ANCHOR_END: udp
 
     // ANCHOR: close
+    // ANCHOR: close_conn
     /// Closes a connection (evio's `loopCloseConn`). Closing the fd also
     /// removes it from epoll, so no `epoll_ctl` is needed.
     fn close(&mut self, fd: RawFd, err: Option<io::Error>) -> Flow {
@@ -330,7 +336,9 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             _ => Flow::Go,
         }
     }
+    // ANCHOR_END: close_conn
 
+    // ANCHOR: detach
     /// Hands a connection over (evio's `loopDetachConn`): out of the poller,
     /// back to blocking mode, wrapped in a std stream. `closed` is not called.
     fn detach(&mut self, fd: RawFd) -> Flow {
@@ -352,7 +360,9 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             _ => Flow::Go,
         }
     }
+    // ANCHOR_END: detach
 
+    // ANCHOR: close_all
     /// Closes every connection at the end; each gets `closed`.
     fn close_all(&mut self) {
         for fd in 0..self.slots.len() {
@@ -361,5 +371,6 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             }
         }
     }
+    // ANCHOR_END: close_all
     // ANCHOR_END: close
 }

@@ -16,6 +16,12 @@ use std::path::PathBuf;
 
 use socket2::{Domain, Socket, Type};
 
+#[cfg(not(target_vendor = "apple"))]
+use libc::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
+// macOS has no accept4: see `apple` at the end of this file.
+#[cfg(target_vendor = "apple")]
+use apple::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
+
 use crate::addr::{ListenAddr, Network, Target};
 use crate::api::Addr;
 
@@ -104,8 +110,10 @@ impl Listener {
                 } else {
                     Type::STREAM
                 };
-                let socket =
-                    Socket::new(Domain::for_address(sa), ty.nonblocking().cloexec(), None)?;
+                // socket2 sets close-on-exec; non-blocking is one more call,
+                // since macOS has no SOCK_NONBLOCK (this runs once per address).
+                let socket = Socket::new(Domain::for_address(sa), ty, None)?;
+                socket.set_nonblocking(true)?;
                 if addr.network.is_tcp() {
                     // Lets a restarted server bind while old connections
                     // are still in TIME_WAIT.
@@ -152,10 +160,9 @@ impl Listener {
     /// Accepts one connection, already non-blocking, or fails with
     /// `WouldBlock` when another loop was faster or the client is gone.
     pub(crate) fn accept(&self) -> io::Result<Sock> {
-        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        let flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
         // SAFETY: a listening fd; we ask for no peer address.
-        let fd =
-            unsafe { libc::accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+        let fd = unsafe { accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
         if fd == -1 {
             return Err(io::Error::last_os_error());
         }
@@ -180,5 +187,35 @@ impl Drop for Listener {
         if let Listener::Unix(_, path) = self {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// `accept4` for macOS, which lacks it: `accept`, then the two `fcntl`
+/// calls that evio makes on every OS. (Chapter 10; the BSDs have accept4.)
+#[cfg(target_vendor = "apple")]
+mod apple {
+    pub const SOCK_NONBLOCK: i32 = 1;
+    pub const SOCK_CLOEXEC: i32 = 2;
+
+    /// # Safety
+    /// As `accept(2)`. Both flags are always set: our one caller asks for both.
+    pub unsafe fn accept4(
+        fd: i32,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+        _flags: i32,
+    ) -> i32 {
+        let new = libc::accept(fd, addr, len);
+        if new != -1
+            && (libc::fcntl(new, libc::F_SETFL, libc::O_NONBLOCK) == -1
+                || libc::fcntl(new, libc::F_SETFD, libc::FD_CLOEXEC) == -1)
+        {
+            // Close the half-made socket, keeping errno for the caller.
+            let errno = *libc::__error();
+            libc::close(new);
+            *libc::__error() = errno;
+            return -1;
+        }
+        new
     }
 }

@@ -11,13 +11,15 @@
 //! |---|---|---|
 //! | `listener.rs` | binding, `accept4` | `Serve`, `reuseportListen` |
 //! | `balance.rs` | which loop accepts | top of `loopAccept` |
-//! | `conn.rs` | [`Conn`](conn::Conn), [`Waker`](conn::Waker) | `conn`, `Wake` |
+//! | `conn.rs` | the notes, the wake rule ([`Conn`](conn::Conn) and [`Waker`](conn::Waker) are in `src/conn.rs`) | `conn`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
 
 pub mod balance;
 pub mod conn;
 pub mod dispatch;
+#[cfg(all(test, not(loom)))]
+mod dispatch_model;
 mod event_loop;
 mod listener;
 
@@ -28,7 +30,7 @@ use std::sync::{mpsc, Arc};
 use crate::addr::ListenAddr;
 use crate::api::{Action, Backend, Config, Events, LoadBalance, ServerInfo};
 use crate::notes::NoteQueue;
-use crate::poll::{DefaultPoll, Interest, Poll};
+use crate::poll::{AnyPoll, Interest, Poll};
 use conn::Note;
 use event_loop::Loop;
 use listener::Listener;
@@ -47,13 +49,15 @@ pub(crate) struct Shared {
 /// A bound server, ready to run.
 pub struct Server {
     listeners: Vec<Listener>,
-    polls: Vec<DefaultPoll>,
+    /// One poller per loop, of the backend the config chose at run time.
+    polls: Vec<AnyPoll>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     balance: LoadBalance,
     info: ServerInfo,
 }
 // ANCHOR_END: server
 
+// ANCHOR: stopper
 /// Stops a running server from any thread; cheap to clone.
 #[derive(Clone)]
 pub struct Stopper {
@@ -70,6 +74,7 @@ impl Stopper {
         }
     }
 }
+// ANCHOR_END: stopper
 
 impl Server {
     // ANCHOR: bind
@@ -81,15 +86,10 @@ impl Server {
             .map(|a| ListenAddr::parse(a))
             .collect::<io::Result<Vec<_>>>()?;
         let threads = parsed.iter().any(|p| p.stdlib) || config.backend == Backend::Threads;
-        if threads || config.backend == Backend::Kqueue {
-            let backend = if threads {
-                Backend::Threads
-            } else {
-                config.backend
-            };
+        if threads {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("backend {backend:?} is not built yet"),
+                "the thread-based variant is threads::Server (chapter 9); evio::Server::bind picks it",
             ));
         }
         let listeners = parsed
@@ -104,7 +104,8 @@ impl Server {
         let mut polls = Vec::with_capacity(num_loops);
         let mut notes = Vec::with_capacity(num_loops);
         for _ in 0..num_loops {
-            let mut poll = DefaultPoll::new()?;
+            // epoll or kqueue, as the config says (chapter 10).
+            let mut poll = AnyPoll::open(config.backend)?;
             // Decision: *who accepts*. evio's rule: every loop watches every
             // listener, and `balance::may_accept` picks among the woken.
             for l in &listeners {

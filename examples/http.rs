@@ -1,0 +1,187 @@
+//! An HTTP/1.1 server that answers `Hello World!\r\n` to every request.
+//!
+//! Chapter 12, "Three servers", walks through it. It is evio's
+//! `examples/http-server/main.go`, with the same flags, made correct:
+//! keep-alive and pipelining, requests split across reads, `Content-Length`
+//! bodies, `Connection: close` and HTTP/1.0, `400`/`431`/`413` for bad input.
+//! `POST /echo` sends the body back. Try it:
+//!
+//! ```text
+//! cargo run --release --example http -- --port 8080
+//! curl -v http://127.0.0.1:8080/
+//! curl -d 'some data' http://127.0.0.1:8080/echo
+//! ```
+
+mod common;
+
+use evio::proto::http;
+use evio::{Action, Config, Conn, Events, InputStream, Server};
+
+// ANCHOR: state
+/// The server: what every connection shares, read-only.
+struct Http {
+    /// The response body: `Hello World!\r\n`, or 1 KiB of `a` with `--aaaa`.
+    body: Vec<u8>,
+    /// `--noparse`: answer once per read that holds a blank line, without
+    /// parsing (evio's benchmark shortcut; wrong for pipelined requests).
+    noparse: bool,
+}
+
+/// Each connection's state: the unparsed end of what it sent.
+#[derive(Default)]
+struct Client {
+    input: InputStream,
+}
+// ANCHOR_END: state
+
+// ANCHOR: data
+impl Events for Http {
+    type Context = Client;
+
+    fn data(&self, c: &mut Conn<Client>, input: &[u8], out: &mut Vec<u8>) -> Action {
+        let client = c.context_mut();
+        // What was left over last time, followed by this read.
+        let data = client.input.begin(input);
+        if self.noparse {
+            let (used, action) = self.noparse(data, out);
+            client.input.end(input, used);
+            return action;
+        }
+        let mut used = 0;
+        let mut action = Action::None;
+        // Every complete request in `data`, in order: pipelining.
+        loop {
+            match http::parse(&data[used..]) {
+                Ok(Some(req)) => {
+                    used += req.len;
+                    self.respond(&req, out);
+                    if !req.keep_alive {
+                        action = Action::Close; // after the output is written
+                        break;
+                    }
+                }
+                // The rest is the start of a request: keep it for next time.
+                Ok(None) => break,
+                Err(e) => {
+                    let body = e.reason().as_bytes();
+                    http::append_response(out, e.status(), Some("close"), body, true);
+                    (used, action) = (data.len(), Action::Close);
+                    break;
+                }
+            }
+        }
+        client.input.end(input, used);
+        action
+    }
+}
+// ANCHOR_END: data
+
+impl Http {
+    // ANCHOR: respond
+    /// The routes: `/echo` sends the body back, everything else gets the
+    /// server's body. `HEAD` gets the headers only.
+    fn respond(&self, req: &http::Request, out: &mut Vec<u8>) {
+        let body = match req.path() {
+            b"/echo" => req.body,
+            _ => &self.body,
+        };
+        let send_body = req.method != b"HEAD";
+        http::append_response(out, "200 OK", req.connection_header(), body, send_body);
+    }
+    // ANCHOR_END: respond
+
+    /// `--noparse`: one response per read that holds the end of a head,
+    /// whatever else it holds. Returns the bytes used and the action.
+    fn noparse(&self, data: &[u8], out: &mut Vec<u8>) -> (usize, Action) {
+        if data.windows(4).any(|w| w == b"\r\n\r\n") {
+            http::append_response(out, "200 OK", None, &self.body, true);
+            (data.len(), Action::None)
+        } else if data.len() >= http::MAX_HEAD {
+            let e = http::Error::HeadTooLarge;
+            http::append_response(out, e.status(), Some("close"), e.reason().as_bytes(), true);
+            (data.len(), Action::Close)
+        } else {
+            (0, Action::None)
+        }
+    }
+}
+
+fn main() {
+    let flags = common::Flags::parse(
+        "http: an HTTP/1.1 server on evio-rs\n\nUsage: cargo run --example http -- [flags]",
+        &[
+            ("port", true, "TCP port (0: any free port) [default: 8080]"),
+            (
+                "loops",
+                true,
+                "event loops; 0 = 1, -1 = one per CPU [default: 0]",
+            ),
+            ("aaaa", false, "answer 1 KiB of 'a' instead of Hello World"),
+            (
+                "noparse",
+                false,
+                "do not parse requests: one response per read (benchmarks only)",
+            ),
+            ("unixsocket", true, "also listen on this unix socket path"),
+            (
+                "backend",
+                true,
+                "auto | epoll | kqueue | threads [default: auto]",
+            ),
+            (
+                "stdlib",
+                false,
+                "use the thread-based variant (as --backend threads)",
+            ),
+        ],
+    );
+    let port: u16 = flags.get("port", 8080);
+    let mut addrs = vec![format!("tcp://:{port}")];
+    let unix: String = flags.get("unixsocket", String::new());
+    if !unix.is_empty() {
+        addrs.push(format!("unix://{unix}"));
+    }
+    let config = Config {
+        loops: flags.get("loops", 0),
+        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
+        backend: if flags.on("stdlib") {
+            evio::Backend::Threads
+        } else {
+            flags.get("backend", evio::Backend::Auto)
+        },
+        ..Config::default()
+    };
+    let body = if flags.on("aaaa") {
+        vec![b'a'; 1024]
+    } else {
+        b"Hello World!\r\n".to_vec()
+    };
+    let server = Http {
+        body,
+        noparse: flags.on("noparse"),
+    };
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let bound = Server::bind(config, &addrs).unwrap_or_else(|e| {
+        eprintln!("http: {e}");
+        std::process::exit(1)
+    });
+    print_ready(bound.info(), &unix);
+    if let Err(e) = bound.run(&server) {
+        eprintln!("http: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The ready line, as evio's example logs it; the tests wait for it.
+fn print_ready(info: &evio::ServerInfo, unix: &str) {
+    use std::io::Write;
+    println!(
+        "http server started on port {} (loops: {})",
+        common::port_of(info),
+        info.num_loops
+    );
+    if !unix.is_empty() {
+        println!("http server started at {unix}");
+    }
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,283 @@
+//! The poll-backend conformance suite: what every [`Poll`] must do, written
+//! once, generic over the backend.
+//!
+//! Chapter 3, "The poller", introduces it and chapter 10, "kqueue", runs it
+//! on a second backend; the exercise of chapter 10 is to write a `poll(2)`
+//! backend that passes it. evio has no such suite: its two pollers
+//! (`internal/internal_linux.go`, `internal/internal_bsd.go`) are only tested
+//! through the whole server.
+//!
+//! Each property is a public function that panics, with a message that says
+//! what went wrong, when the backend breaks it. [`poll_conformance!`] turns
+//! them all into `#[test]`s for one type, each under a watchdog so that a
+//! backend that ignores its timeout fails instead of hanging:
+//!
+//! ```ignore
+//! evio::poll_conformance!(my_poll, my_crate::MyPoll);
+//! ```
+//!
+//! The bounds on time are loose on purpose: the suite must pass on a loaded
+//! two-core machine, and it checks behaviour, not speed.
+//!
+//! [`poll_conformance!`]: crate::poll_conformance
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{Event, Interest, Poll};
+use crate::notes::Signal;
+
+/// Longest a wait is given for something that is already true; far more
+/// than it should take, so only a broken backend reaches it.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// How long a wait is given to report something that must *not* come.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// A connected pair of TCP sockets on 127.0.0.1 (port 0: any free port).
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let a = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    let (b, _) = listener.accept().expect("accept");
+    a.set_nodelay(true).unwrap();
+    (a, b)
+}
+
+/// The event for `fd` in `events`, if any.
+fn find(events: &[Event], fd: RawFd) -> Option<Event> {
+    events.iter().copied().find(|e| e.fd == fd)
+}
+
+/// Waits (several times if need be, up to [`PATIENCE`]) until `fd` is
+/// reported, and returns its event.
+fn wait_for<P: Poll>(poll: &mut P, fd: RawFd, what: &str) -> Event {
+    let start = Instant::now();
+    let mut events = Vec::new();
+    while start.elapsed() < PATIENCE {
+        poll.wait(&mut events, Some(PATIENCE)).expect("wait");
+        if let Some(ev) = find(&events, fd) {
+            return ev;
+        }
+    }
+    panic!("{what}: fd {fd} was not reported within {PATIENCE:?}");
+}
+
+/// Waits [`QUIET`] and checks that `fd` is not reported.
+fn assert_quiet<P: Poll>(poll: &mut P, fd: RawFd, what: &str) {
+    let mut events = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < QUIET {
+        poll.wait(&mut events, Some(QUIET)).expect("wait");
+        if let Some(ev) = find(&events, fd) {
+            panic!("{what}: fd {fd} was reported ({ev:?}) but should not be");
+        }
+    }
+}
+
+// ANCHOR: properties
+/// A socket registered for reading is reported once data arrives, not
+/// before, and again by the next wait while the data stays unread
+/// (level-triggered).
+pub fn readable_is_reported<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let (mut a, b) = pair();
+    poll.add(b.as_raw_fd(), Interest::READ).expect("add");
+    assert_quiet(&mut poll, b.as_raw_fd(), "nothing sent yet");
+    a.write_all(b"ping").unwrap();
+    let ev = wait_for(&mut poll, b.as_raw_fd(), "data sent");
+    assert!(ev.readable, "reported, but not readable: {ev:?}");
+    assert!(!ev.writable, "registered for read only, reported writable");
+    // Nobody read the data: the next wait reports it again.
+    let again = wait_for(&mut poll, b.as_raw_fd(), "data still unread");
+    assert!(
+        again.readable,
+        "level-triggered: unread data is reported again"
+    );
+}
+
+/// Write interest is reported when the socket is writable, and stops being
+/// reported once it is removed with `modify`.
+pub fn write_interest_comes_and_goes<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let (_a, b) = pair();
+    let fd = b.as_raw_fd();
+    poll.add(fd, Interest::READ).expect("add");
+    assert_quiet(&mut poll, fd, "read only, nothing to read");
+    poll.modify(fd, Interest::READ_WRITE)
+        .expect("modify to read+write");
+    let ev = wait_for(&mut poll, fd, "an empty send buffer is writable");
+    assert!(ev.writable, "reported, but not writable: {ev:?}");
+    poll.modify(fd, Interest::READ)
+        .expect("modify back to read");
+    assert_quiet(&mut poll, fd, "write interest removed");
+}
+
+/// A deleted fd is not reported, however ready it is.
+pub fn deleted_fd_is_not_reported<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let (mut a, b) = pair();
+    let fd = b.as_raw_fd();
+    poll.add(fd, Interest::READ_WRITE).expect("add");
+    wait_for(&mut poll, fd, "writable after add");
+    poll.delete(fd).expect("delete");
+    a.write_all(b"ping").unwrap();
+    assert_quiet(&mut poll, fd, "deleted, then made readable");
+}
+
+/// A wait blocked with no timeout returns when another thread signals, and
+/// the wake-up itself is not reported as an event.
+pub fn wake_from_another_thread<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let signal = poll.signal();
+    let start = Instant::now();
+    let waker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        signal.signal().expect("signal");
+    });
+    let mut events = Vec::new();
+    // `None` would be the real test, but would hang a broken backend; the
+    // watchdog of `poll_conformance!` catches that, and a long timeout
+    // makes the failure message clear.
+    poll.wait(&mut events, Some(4 * PATIENCE)).expect("wait");
+    let took = start.elapsed();
+    waker.join().unwrap();
+    assert!(
+        took < 2 * PATIENCE,
+        "the signal did not wake the wait ({took:?})"
+    );
+    assert!(events.is_empty(), "a wake-up is not an event: {events:?}");
+}
+
+/// Many signals before one wait: that wait returns (a wake-up is never
+/// lost), and they are one wake-up or a few, not one wait each forever.
+pub fn many_wakes_are_not_lost<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let signal = poll.signal();
+    for _ in 0..1000 {
+        signal.signal().expect("signal");
+    }
+    let start = Instant::now();
+    let mut events = Vec::new();
+    poll.wait(&mut events, Some(4 * PATIENCE)).expect("wait");
+    assert!(start.elapsed() < 2 * PATIENCE, "1000 signals, no wake-up");
+    // Drained: some later wait must block for its whole timeout.
+    for _ in 0..1000 {
+        let start = Instant::now();
+        poll.wait(&mut events, Some(QUIET)).expect("wait");
+        if start.elapsed() >= QUIET / 2 {
+            return;
+        }
+    }
+    panic!("1000 waits after 1000 signals all returned early: wake-ups are never consumed");
+}
+
+/// A wait with a timeout and nothing to report returns after about that
+/// time: not before it, and not much later. A zero timeout returns at once.
+pub fn timeout_is_honoured<P: Poll>() {
+    let mut poll = P::new().expect("new");
+    let mut events = Vec::new();
+    let timeout = Duration::from_millis(200);
+    let start = Instant::now();
+    poll.wait(&mut events, Some(timeout)).expect("wait");
+    let took = start.elapsed();
+    // A little slack below: some clocks round the timeout to a tick.
+    assert!(
+        took >= timeout - Duration::from_millis(10),
+        "returned early: {took:?}"
+    );
+    assert!(
+        took < timeout + 2 * PATIENCE,
+        "returned far too late: {took:?}"
+    );
+    assert!(
+        events.is_empty(),
+        "nothing registered, yet events: {events:?}"
+    );
+    let start = Instant::now();
+    poll.wait(&mut events, Some(Duration::ZERO)).expect("wait");
+    assert!(start.elapsed() < PATIENCE, "a zero timeout blocked");
+}
+// ANCHOR_END: properties
+
+/// Runs `property` on a thread and fails if it takes more than 30 seconds,
+/// so that a backend that blocks forever fails the suite instead of
+/// hanging it. A panic in the property is passed on as it is.
+pub fn with_watchdog(name: &str, property: fn()) {
+    let (done, finished) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        property();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = runner.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{name}: still running after 30 s (a wait that ignores its timeout?)")
+        }
+    }
+}
+
+// ANCHOR: macro
+/// Writes the conformance suite as `#[test]`s for one backend type, in a
+/// module named `$name`: `evio::poll_conformance!(epoll, evio::poll::epoll::Epoll);`
+/// Then `cargo test --test ch03_conformance $name` runs them.
+#[macro_export]
+macro_rules! poll_conformance {
+    ($name:ident, $poll:ty) => {
+        mod $name {
+            // So that `$poll` may name a type of the invoking module.
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::poll::conformance as c;
+
+            #[test]
+            fn ch03_readable_is_reported() {
+                c::with_watchdog("readable_is_reported", c::readable_is_reported::<$poll>);
+            }
+
+            #[test]
+            fn ch03_write_interest_comes_and_goes() {
+                c::with_watchdog(
+                    "write_interest_comes_and_goes",
+                    c::write_interest_comes_and_goes::<$poll>,
+                );
+            }
+
+            #[test]
+            fn ch03_deleted_fd_is_not_reported() {
+                c::with_watchdog(
+                    "deleted_fd_is_not_reported",
+                    c::deleted_fd_is_not_reported::<$poll>,
+                );
+            }
+
+            #[test]
+            fn ch03_wake_from_another_thread() {
+                c::with_watchdog(
+                    "wake_from_another_thread",
+                    c::wake_from_another_thread::<$poll>,
+                );
+            }
+
+            #[test]
+            fn ch03_many_wakes_are_not_lost() {
+                c::with_watchdog(
+                    "many_wakes_are_not_lost",
+                    c::many_wakes_are_not_lost::<$poll>,
+                );
+            }
+
+            #[test]
+            fn ch03_timeout_is_honoured() {
+                c::with_watchdog("timeout_is_honoured", c::timeout_is_honoured::<$poll>);
+            }
+        }
+    };
+}
+// ANCHOR_END: macro

@@ -1,0 +1,126 @@
+//! The server you use, [`Server`], and its [`Stopper`]: one face over the
+//! two implementations, the reactor (chapters 3 to 8) and the thread-based
+//! variant (chapter 9).
+//!
+//! Chapter 9, "The thread-based variant", explains the choice. It mirrors
+//! the top of evio's `Serve` (`evio.go`), which looks at every address's
+//! scheme and calls `stdserve` if one of them ends in `-net`, `serve` (the
+//! reactor) otherwise. Here an explicit [`Backend::Threads`] asks for it
+//! too, and on an OS without a reactor (Windows) it is the only choice.
+
+use std::io;
+
+use crate::addr::ListenAddr;
+use crate::api::{Backend, Config, Events, ServerInfo};
+#[cfg(unix)]
+use crate::reactor;
+use crate::threads;
+
+/// A bound server, ready to run: the reactor or the thread-based variant,
+/// whichever [`Server::bind`] chose.
+pub struct Server {
+    imp: Imp,
+}
+
+enum Imp {
+    #[cfg(unix)]
+    Reactor(reactor::Server),
+    Threads(threads::Server),
+}
+
+/// Stops a running server from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Stopper {
+    imp: StopImp,
+}
+
+#[derive(Clone)]
+enum StopImp {
+    #[cfg(unix)]
+    Reactor(reactor::Stopper),
+    Threads(threads::Stopper),
+}
+
+impl Stopper {
+    /// Asks every loop to stop. The server's `run` returns once all loops
+    /// have ended and closed their connections. Stopping a server that has
+    /// already stopped does nothing.
+    pub fn stop(&self) {
+        match &self.imp {
+            #[cfg(unix)]
+            StopImp::Reactor(s) => s.stop(),
+            StopImp::Threads(s) => s.stop(),
+        }
+    }
+}
+
+// ANCHOR: choose
+/// Whether this config and these addresses ask for the thread-based
+/// variant: evio's rule (any `-net` scheme), or `Backend::Threads`, or an
+/// OS where the reactor does not exist.
+fn wants_threads(config: &Config, addrs: &[ListenAddr]) -> bool {
+    config.backend == Backend::Threads || addrs.iter().any(|a| a.stdlib) || cfg!(not(unix))
+}
+// ANCHOR_END: choose
+
+impl Server {
+    /// Parses and binds every address, and prepares the loops. All that can
+    /// fail at start fails here, before any callback runs.
+    pub fn bind(config: Config, addrs: &[&str]) -> io::Result<Server> {
+        let parsed = addrs
+            .iter()
+            .map(|a| ListenAddr::parse(a))
+            .collect::<io::Result<Vec<_>>>()?;
+        if wants_threads(&config, &parsed) {
+            if cfg!(not(unix)) && matches!(config.backend, Backend::Epoll | Backend::Kqueue) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("backend {:?} needs a unix OS", config.backend),
+                ));
+            }
+            let imp = Imp::Threads(threads::Server::bind(config, addrs)?);
+            return Ok(Server { imp });
+        }
+        #[cfg(unix)]
+        return Ok(Server {
+            imp: Imp::Reactor(reactor::Server::bind(config, addrs)?),
+        });
+        #[cfg(not(unix))]
+        unreachable!("wants_threads is always true without unix")
+    }
+
+    /// The bound addresses and the number of loops.
+    pub fn info(&self) -> &ServerInfo {
+        match &self.imp {
+            #[cfg(unix)]
+            Imp::Reactor(s) => s.info(),
+            Imp::Threads(s) => s.info(),
+        }
+    }
+
+    /// A handle that stops this server from any thread.
+    pub fn stopper(&self) -> Stopper {
+        let imp = match &self.imp {
+            #[cfg(unix)]
+            Imp::Reactor(s) => StopImp::Reactor(s.stopper()),
+            Imp::Threads(s) => StopImp::Threads(s.stopper()),
+        };
+        Stopper { imp }
+    }
+
+    /// Calls `serving`, then serves until a callback returns `Shutdown` or a
+    /// [`Stopper`] stops it. Listeners are closed (and unix socket files
+    /// removed) on return.
+    pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
+        match self.imp {
+            #[cfg(unix)]
+            Imp::Reactor(s) => s.run(events),
+            Imp::Threads(s) => s.run(events),
+        }
+    }
+
+    /// Whether this server is the thread-based variant.
+    pub fn is_threads(&self) -> bool {
+        matches!(self.imp, Imp::Threads(_))
+    }
+}

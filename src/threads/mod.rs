@@ -1,0 +1,271 @@
+//! The thread-based variant: the same [`Events`] served by plain std
+//! threads and channels, with no poller at all.
+//!
+//! Chapter 9, "The thread-based variant", explains this module and compares
+//! it with the reactor. It mirrors evio's `evio_std.go`, which evio picks
+//! when an address ends its scheme in `-net` (`tcp-net://`): `stdserve`
+//! (here [`Server::run`]), `stdlistenerRun` (`listener.rs`), the reader
+//! goroutine in it (`reader.rs`), and `stdloopRun`, `stdloopAccept`,
+//! `stdloopRead`, `stdloopReadUDP`, `stdloopError`, `stdloopClose`,
+//! `stdloopDetach`, `stdloopEgress` (`event_loop.rs`).
+//!
+//! | file | holds | evio |
+//! |---|---|---|
+//! | `listener.rs` | binding, the accept (or UDP) thread, its wake-up | `stdlistenerRun` |
+//! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
+//! | `balance.rs` | which loop gets a connection | `atomic.AddUintptr(&s.accepted, 1)` |
+//! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
+//!
+//! It uses only `std` to move bytes (accept, read, write, shutdown), so it
+//! builds wherever std has sockets, Windows included (unix sockets only on
+//! unix). socket2, which is portable too, is used only where std has no call:
+//! `SO_REUSEPORT` and `IPV6_V6ONLY` before `bind`, and the keep-alive times.
+//!
+//! Where evio's variant falls short (its weakness 9), this one does not: it
+//! honours [`LoadBalance`](crate::LoadBalance) with exact counts, wakes and
+//! stops from any thread, ticks without a helper thread, detaches without
+//! losing a byte, and leaves no thread or descriptor behind.
+
+mod balance;
+mod event_loop;
+mod listener;
+mod reader;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::addr::ListenAddr;
+use crate::api::{Action, Addr, Config, Events, ServerInfo};
+use balance::Balancer;
+use event_loop::Loop;
+pub(crate) use listener::Sock;
+use listener::{Listener, NewConn};
+
+// ANCHOR: msg
+/// Everything a loop thread learns, it learns from its channel: evio's
+/// `stdloop.ch` and the types sent on it. The channel *is* the queue; the
+/// loop blocks in `recv` as the reactor blocks in `epoll_wait`.
+pub(crate) enum Msg {
+    /// A new connection, with its reader thread waiting for a go-ahead
+    /// (evio sends the `*stdconn`).
+    Accept(NewConn),
+    /// Bytes a reader thread read, in a fresh `Vec` (evio's `*stdin`).
+    Input { id: u64, data: Vec<u8> },
+    /// A reader thread hit end-of-file or an error, and has returned
+    /// (evio's `*stderr`).
+    Eof { id: u64, err: Option<io::Error> },
+    /// A datagram from a UDP thread (evio's `*stdudpconn`).
+    Datagram {
+        li: usize,
+        from: std::net::SocketAddr,
+        data: Vec<u8>,
+    },
+    /// `accept` failed: the loop reports it to `accept_error`, so that every
+    /// callback runs on a loop thread.
+    AcceptError(io::Error),
+    /// From a [`Waker`](crate::Waker) (evio's `wakeReq`).
+    Wake { id: u64 },
+    /// Stop serving: close every connection (a [`Stopper`], or the end of
+    /// another loop; evio's `errClosing`).
+    Stop,
+    /// The accept threads have ended: nothing more will come; return.
+    Exit,
+}
+// ANCHOR_END: msg
+
+/// What the loops, the accept threads and the reader threads share.
+pub(crate) struct Shared {
+    listeners: Vec<Listener>,
+    /// The bound addresses, for a datagram's `local_addr`.
+    addrs: Vec<Addr>,
+    /// Each loop's channel.
+    loops: Vec<mpsc::Sender<Msg>>,
+    balancer: Balancer,
+    /// The id of the next connection; ids are never reused, so a stale
+    /// waker reaches nobody.
+    next_id: AtomicU64,
+    /// Set before the accept threads are woken to make them return.
+    stopping: AtomicBool,
+}
+
+/// A bound thread-based server, ready to run. Reach it through
+/// [`crate::Server`], which picks it for `Backend::Threads` or a `-net`
+/// address.
+pub struct Server {
+    shared: Arc<Shared>,
+    /// The receiving ends of the loops' channels, one per loop thread.
+    receivers: Vec<mpsc::Receiver<Msg>>,
+    info: ServerInfo,
+}
+
+/// Stops a running thread-based server from any thread.
+#[derive(Clone)]
+pub struct Stopper {
+    loops: Vec<mpsc::Sender<Msg>>,
+}
+
+impl Stopper {
+    /// Sends every loop a stop message; a loop that has ended is skipped.
+    pub fn stop(&self) {
+        for tx in &self.loops {
+            let _ = tx.send(Msg::Stop);
+        }
+    }
+}
+
+/// How often, and for how long each time, `run` pokes an accept thread that
+/// has not returned yet (see `stop_acceptor`).
+const POKES: usize = 200;
+const POKE_WAIT: Duration = Duration::from_millis(20);
+
+impl Server {
+    /// Parses and binds every address (blocking sockets) and makes the
+    /// loops' channels. All that can fail at start fails here.
+    pub fn bind(config: Config, addrs: &[&str]) -> io::Result<Server> {
+        let parsed = addrs
+            .iter()
+            .map(|a| ListenAddr::parse(a))
+            .collect::<io::Result<Vec<_>>>()?;
+        let listeners = parsed
+            .iter()
+            .map(Listener::bind)
+            .collect::<io::Result<Vec<_>>>()?;
+        let addrs = listeners
+            .iter()
+            .map(Listener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let num_loops = config.num_loops();
+        let (loops, receivers) = (0..num_loops).map(|_| mpsc::channel()).unzip();
+        let info = ServerInfo {
+            addrs: addrs.clone(),
+            num_loops,
+        };
+        let shared = Shared {
+            listeners,
+            addrs,
+            loops,
+            balancer: Balancer::new(config.balance, num_loops),
+            next_id: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+        };
+        Ok(Server {
+            shared: Arc::new(shared),
+            receivers,
+            info,
+        })
+    }
+
+    /// The bound addresses and the number of loops.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// A handle that stops this server from any thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            loops: self.shared.loops.clone(),
+        }
+    }
+
+    // ANCHOR: run
+    /// evio's `stdserve`: calls `serving`, starts the loop threads and one
+    /// accept thread per listener, and waits until a loop ends. Then it
+    /// stops everything in an order that leaves no thread and no socket
+    /// behind, and returns the first error.
+    pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
+        if events.serving(&self.info) == Action::Shutdown {
+            return Ok(());
+        }
+        let Server {
+            shared, receivers, ..
+        } = self;
+        let stopper = Stopper {
+            loops: shared.loops.clone(),
+        };
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for (idx, rx) in receivers.into_iter().enumerate() {
+                let (done, shared) = (done_tx.clone(), &*shared);
+                std::thread::Builder::new()
+                    .name(format!("evio-loop-{idx}"))
+                    .spawn_scoped(scope, move || {
+                        let run = || Loop::new(idx, rx, shared, events).run(done.clone());
+                        // A panicking callback ends the server with an error,
+                        // as in the reactor.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                            let _ =
+                                done.send(Err(io::Error::other(format!("loop {idx} panicked"))));
+                        }
+                    })
+                    .expect("spawn loop thread");
+            }
+            drop(done_tx);
+            let mut acceptors = Vec::new();
+            let mut result = Ok(());
+            for li in 0..shared.listeners.len() {
+                match listener::spawn(li, shared.clone()) {
+                    Ok(handle) => acceptors.push((li, handle)),
+                    Err(e) => {
+                        result = Err(e);
+                        stopper.stop();
+                        break;
+                    }
+                }
+            }
+            // The first loop to end ends them all, as in the reactor.
+            let first = done_rx.recv().unwrap_or(Ok(()));
+            if result.is_ok() {
+                result = first;
+            }
+            // 1. Every loop stops serving and closes its connections.
+            stopper.stop();
+            // 2. The accept threads return; from now on nothing new arrives.
+            shared.stopping.store(true, Ordering::SeqCst);
+            for (li, handle) in acceptors {
+                stop_acceptor(&shared.listeners[li], handle);
+            }
+            // 3. The loops close what the accept threads sent meanwhile, and
+            //    return. The scope joins them.
+            for tx in &shared.loops {
+                let _ = tx.send(Msg::Exit);
+            }
+            for other in done_rx {
+                if result.is_ok() {
+                    result = other;
+                }
+            }
+            result
+        })
+        // `shared` is dropped here, the accept threads' copies before it:
+        // the listeners close, and a unix socket's file is removed.
+    }
+    // ANCHOR_END: run
+}
+
+// ANCHOR: stop_acceptor
+/// Makes an accept thread return. It is blocked in `accept` (or
+/// `recv_from`), which std cannot interrupt, so we connect to the listener
+/// ourselves (a *poke*); the thread wakes, sees `stopping`, drops the
+/// poke and returns. With `reuseport`, the kernel may give the poke to
+/// another socket sharing the port, so poke until the thread has returned.
+fn stop_acceptor(listener: &Listener, handle: JoinHandle<()>) {
+    for _ in 0..POKES {
+        if handle.is_finished() {
+            break;
+        }
+        let _ = listener.poke();
+        let deadline = std::time::Instant::now() + POKE_WAIT;
+        while !handle.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    if handle.is_finished() {
+        let _ = handle.join();
+    }
+    // Otherwise (a firewall that drops our own pokes) the thread is left
+    // blocked, holding the listener, rather than `run` never returning.
+}
+// ANCHOR_END: stop_acceptor

@@ -1,0 +1,163 @@
+//! One thread per connection, reading: the only place the thread-based
+//! variant reads a stream.
+//!
+//! Chapter 9, "The thread-based variant", explains this file. It mirrors the
+//! goroutine that evio's `stdlistenerRun` (`evio_std.go`) starts for every
+//! connection: read up to 64 KiB, copy the bytes into a fresh buffer, send
+//! them to the loop. One difference is the [`Gate`]: our reader reads only
+//! when its loop has said "go", once per message. evio's reads ahead freely;
+//! that costs a wake-up less per message, but bytes read ahead of a
+//! `Detach` are no longer in the socket. evio keeps them in the detached
+//! conn (`donein`); our detached [`Stream`](crate::Stream) is a plain std
+//! socket with no room for them, so we never read ahead instead. The gate
+//! also bounds what a connection can queue to one message: the reactor's
+//! rule, "no read while a reply is pending", by other means.
+
+use std::io;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use super::{Msg, Sock};
+
+/// The size of each reader's buffer: evio's 64 KiB.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The stack of a reader thread. It runs only the few frames of `read_run`
+/// (the buffer is on the heap), never a callback, so 64 KiB is plenty;
+/// std's default is 2 MiB of address space per thread.
+const READER_STACK: usize = 64 * 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Permit {
+    /// Wait for the loop.
+    Wait,
+    /// Read once.
+    Go,
+    /// Return without reading.
+    Stop,
+}
+
+// ANCHOR: gate
+/// The loop's say over its reader: a permit behind a mutex, and a condition
+/// variable the reader sleeps on.
+pub(crate) struct Gate {
+    permit: Mutex<Permit>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn set(&self, to: Permit) {
+        let mut permit = self.permit.lock().unwrap();
+        // A stopped reader stays stopped.
+        if *permit != Permit::Stop {
+            *permit = to;
+        }
+        self.changed.notify_one();
+    }
+
+    /// The reader's side: waits for a permit, uses it up. `false`: stop.
+    fn pass(&self) -> bool {
+        let mut permit = self.permit.lock().unwrap();
+        loop {
+            match *permit {
+                Permit::Go => {
+                    *permit = Permit::Wait;
+                    return true;
+                }
+                Permit::Stop => return false,
+                Permit::Wait => permit = self.changed.wait(permit).unwrap(),
+            }
+        }
+    }
+}
+// ANCHOR_END: gate
+
+/// A connection's reader thread, as its loop holds it. Dropping it closes
+/// the connection: see `Drop`.
+pub(crate) struct Reader {
+    gate: Arc<Gate>,
+    sock: Arc<Sock>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Starts the thread, waiting at its gate for the first [`permit`].
+    ///
+    /// [`permit`]: Reader::permit
+    pub(crate) fn spawn(id: u64, sock: Arc<Sock>, loop_tx: mpsc::Sender<Msg>) -> io::Result<Self> {
+        let gate = Arc::new(Gate {
+            permit: Mutex::new(Permit::Wait),
+            changed: Condvar::new(),
+        });
+        let (g, s) = (gate.clone(), sock.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("evio-read-{id}"))
+            .stack_size(READER_STACK)
+            .spawn(move || read_run(id, &s, &g, &loop_tx))?;
+        Ok(Reader {
+            gate,
+            sock,
+            thread: Some(thread),
+        })
+    }
+
+    /// Lets the thread read once more.
+    pub(crate) fn permit(&self) {
+        self.gate.set(Permit::Go);
+    }
+
+    // ANCHOR: finish
+    /// Ends a thread that is waiting at its gate, and waits until it has
+    /// returned: it has read nothing that the loop did not get, and it no
+    /// longer holds the socket. For a detach. (The loop calls it only when
+    /// no permit is out, so the thread is not in a `read`.)
+    pub(crate) fn finish(mut self) {
+        self.gate.set(Permit::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+    // ANCHOR_END: finish
+}
+
+// ANCHOR: drop
+impl Drop for Reader {
+    /// Closing: the thread may be blocked in `read`, which nothing but a
+    /// shutdown of the socket interrupts (std has no cancel). So: stop at
+    /// the gate, shut the socket down, wait for the thread to return. Its
+    /// last message, `Eof`, reaches a loop that has forgotten the id.
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.gate.set(Permit::Stop);
+            self.sock.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+// ANCHOR_END: drop
+
+// ANCHOR: read_run
+/// The reader thread: one read per permit, each sent to the loop in a
+/// fresh `Vec` (a copy and an allocation per read: the price of handing
+/// bytes from one thread to another).
+fn read_run(id: u64, sock: &Sock, gate: &Gate, loop_tx: &mpsc::Sender<Msg>) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    while gate.pass() {
+        let msg = loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break Msg::Eof { id, err: None },
+                Ok(n) => {
+                    let data = buf[..n].to_vec();
+                    break Msg::Input { id, data };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Msg::Eof { id, err: Some(e) },
+            }
+        };
+        let last = matches!(msg, Msg::Eof { .. });
+        if loop_tx.send(msg).is_err() || last {
+            return;
+        }
+    }
+}
+// ANCHOR_END: read_run
