@@ -1,6 +1,11 @@
-//! Links libkqueue when the `libkqueue` feature is on; does nothing otherwise.
+//! Names the kqueue systems once, and links libkqueue when the `libkqueue`
+//! feature is on.
 //!
-//! Chapter 10, "kqueue", explains it. Linux has no kqueue, but libkqueue
+//! Chapter 10, "kqueue", explains it. Two `cfg` names, set here and used in
+//! `src/poll/` and `tests/ch03_conformance.rs`, save repeating a list of six
+//! systems: `kqueue_os`, a kernel with kqueue (macOS, iOS and the BSDs), and
+//! `has_kqueue`, a build with the kqueue backend (a `kqueue_os`, or Linux with
+//! the feature). Linux has no kqueue, but libkqueue
 //! (github.com/mheily/libkqueue) implements one in userspace over epoll, so
 //! the kqueue backend can be built and tested on Linux:
 //!
@@ -18,13 +23,22 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=LIBKQUEUE_LIB_DIR");
-    // Cargo tells build scripts which features are on through the environment.
-    if std::env::var_os("CARGO_FEATURE_LIBKQUEUE").is_none() {
-        return;
+    println!("cargo:rustc-check-cfg=cfg(kqueue_os)");
+    println!("cargo:rustc-check-cfg=cfg(has_kqueue)");
+    // Cargo tells build scripts the target and the features through the
+    // environment (a build script runs on the host, `cfg!` would name it).
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let kqueue_os = ["macos", "ios", "freebsd", "netbsd", "openbsd", "dragonfly"];
+    let libkqueue = std::env::var_os("CARGO_FEATURE_LIBKQUEUE").is_some();
+    if kqueue_os.contains(&os.as_str()) {
+        println!("cargo:rustc-cfg=kqueue_os");
+        println!("cargo:rustc-cfg=has_kqueue");
+    } else if libkqueue {
+        println!("cargo:rustc-cfg=has_kqueue");
+        if let Some(dir) = std::env::var_os("LIBKQUEUE_LIB_DIR") {
+            println!("cargo:rustc-link-search=native={}", dir.to_string_lossy());
+        }
+        println!("cargo:rustc-link-lib=kqueue");
     }
-    if let Some(dir) = std::env::var_os("LIBKQUEUE_LIB_DIR") {
-        println!("cargo:rustc-link-search=native={}", dir.to_string_lossy());
-    }
-    println!("cargo:rustc-link-lib=kqueue");
 }
 // ANCHOR_END: main

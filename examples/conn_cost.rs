@@ -10,9 +10,9 @@
 //! then keeps one `PING` in flight on every connection for `--seconds` and
 //! counts round trips, the server's CPU time (`/proc/PID/stat`) and its
 //! context switches (every thread's, in `/proc/PID/task/*/status`). The
-//! client is one thread on this crate's own poller, like `echo_load`. Before
-//! each run it waits (a minute at most) for the machine to be idle, and
-//! prints how busy it was.
+//! client is `echo_load`'s (`examples/common/load.rs`). Before each run it
+//! waits (a minute at most) for the machine to be idle, and prints how busy
+//! it was.
 //! Linux only: it reads `/proc`.
 //!
 //! ```text
@@ -36,14 +36,11 @@ fn main() -> std::io::Result<()> {
 mod linux {
     use std::io::{self, BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
-    use std::os::fd::AsRawFd;
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use evio::poll::{DefaultPoll, Event, Interest, Poll};
-
-    const MSG: &[u8] = b"PING\r\n";
+    use crate::common::load::{PingLoad, MSG};
 
     /// One run's numbers.
     struct Run {
@@ -199,7 +196,6 @@ mod linux {
         std::thread::sleep(Duration::from_millis(200));
         let (rss_empty_kib, threads_empty) = (rss_kib(pid), threads(pid));
 
-        let mut poll = DefaultPoll::new()?;
         let mut streams = Vec::with_capacity(conns);
         for _ in 0..conns {
             let s = TcpStream::connect(("127.0.0.1", server.port))?;
@@ -211,49 +207,16 @@ mod linux {
         for s in &mut streams {
             s.write_all(MSG)?;
         }
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; MSG.len()];
         for s in &mut streams {
-            s.read_exact(&mut buf[..MSG.len()])?;
-            s.set_nonblocking(true)?;
-            poll.add(s.as_raw_fd(), Interest::READ)?;
+            s.read_exact(&mut buf)?;
         }
         std::thread::sleep(Duration::from_millis(200));
         let (rss_conns_kib, threads_conns) = (rss_kib(pid), threads(pid));
 
-        let max_fd = streams.iter().map(|s| s.as_raw_fd()).max().unwrap_or(0) as usize;
-        let mut by_fd = vec![usize::MAX; max_fd + 1];
-        for (i, s) in streams.iter().enumerate() {
-            by_fd[s.as_raw_fd() as usize] = i;
-        }
-        let mut partial = vec![0usize; conns];
-        for s in &mut streams {
-            s.write_all(MSG)?;
-        }
+        let mut load = PingLoad::start(streams, 1)?;
         let (ticks0, switches0) = (cpu_ticks(pid), switches(pid));
-        let mut events: Vec<Event> = Vec::new();
-        let mut round_trips = 0u64;
-        let start = Instant::now();
-        let end = start + Duration::from_secs_f64(seconds);
-        while Instant::now() < end {
-            poll.wait(&mut events, Some(Duration::from_millis(100)))?;
-            for ev in &events {
-                let i = by_fd[ev.fd as usize];
-                let n = match streams[i].read(&mut buf) {
-                    Ok(0) => return Err(io::Error::other("the server closed a connection")),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
-                };
-                partial[i] += n;
-                let whole = partial[i] / MSG.len();
-                partial[i] %= MSG.len();
-                round_trips += whole as u64;
-                for _ in 0..whole {
-                    streams[i].write_all(MSG)?;
-                }
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
+        let (round_trips, secs) = load.run(seconds)?;
         let (ticks1, switches1) = (cpu_ticks(pid), switches(pid));
         // SAFETY: a plain query.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;

@@ -15,7 +15,7 @@
 mod common;
 
 use evio::proto::http;
-use evio::{Action, Config, Conn, Events, InputStream, Server};
+use evio::{Action, Conn, Events, InputStream};
 
 // ANCHOR: state
 /// The server: what every connection shares, read-only.
@@ -111,46 +111,18 @@ fn main() {
         "http: an HTTP/1.1 server on evio-rs\n\nUsage: cargo run --example http -- [flags]",
         &[
             ("port", true, "TCP port (0: any free port) [default: 8080]"),
-            (
-                "loops",
-                true,
-                "event loops; 0 = 1, -1 = one per CPU [default: 0]",
-            ),
+            common::LOOPS,
             ("aaaa", false, "answer 1 KiB of 'a' instead of Hello World"),
             (
                 "noparse",
                 false,
                 "do not parse requests: one response per read (benchmarks only)",
             ),
-            ("unixsocket", true, "also listen on this unix socket path"),
-            (
-                "backend",
-                true,
-                "auto | epoll | kqueue | threads [default: auto]",
-            ),
-            (
-                "stdlib",
-                false,
-                "use the thread-based variant (as --backend threads)",
-            ),
+            common::UNIXSOCKET,
+            common::BACKEND,
+            common::STDLIB,
         ],
     );
-    let port: u16 = flags.get("port", 8080);
-    let mut addrs = vec![format!("tcp://:{port}")];
-    let unix: String = flags.get("unixsocket", String::new());
-    if !unix.is_empty() {
-        addrs.push(format!("unix://{unix}"));
-    }
-    let config = Config {
-        loops: flags.get("loops", 0),
-        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
-        backend: if flags.on("stdlib") {
-            evio::Backend::Threads
-        } else {
-            flags.get("backend", evio::Backend::Auto)
-        },
-        ..Config::default()
-    };
     let body = if flags.on("aaaa") {
         vec![b'a'; 1024]
     } else {
@@ -160,28 +132,5 @@ fn main() {
         body,
         noparse: flags.on("noparse"),
     };
-    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-    let bound = Server::bind(config, &addrs).unwrap_or_else(|e| {
-        eprintln!("http: {e}");
-        std::process::exit(1)
-    });
-    print_ready(bound.info(), &unix);
-    if let Err(e) = bound.run(&server) {
-        eprintln!("http: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// The ready line, as evio's example logs it; the tests wait for it.
-fn print_ready(info: &evio::ServerInfo, unix: &str) {
-    use std::io::Write;
-    println!(
-        "http server started on port {} (loops: {})",
-        common::port_of(info),
-        info.num_loops
-    );
-    if !unix.is_empty() {
-        println!("http server started at {unix}");
-    }
-    let _ = std::io::stdout().flush();
+    common::serve("http", &flags, 8080, &server);
 }

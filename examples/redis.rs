@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use evio::proto::{glob::glob_match, parse_i64, resp};
-use evio::{Action, Config, Conn, Events, InputStream, Server};
+use evio::{Action, Conn, Events, InputStream};
 
 // ANCHOR: store
 /// One value, and when it expires (`SET ... EX 10`).
@@ -328,67 +328,12 @@ fn main() {
          Usage: cargo run --example redis -- [flags]",
         &[
             ("port", true, "TCP port (0: any free port) [default: 6380]"),
-            (
-                "loops",
-                true,
-                "event loops; 0 = 1, -1 = one per CPU [default: 0]",
-            ),
-            (
-                "balance",
-                true,
-                "random | round-robin | least-connections [default: random]",
-            ),
-            ("unixsocket", true, "also listen on this unix socket path"),
-            (
-                "backend",
-                true,
-                "auto | epoll | kqueue | threads [default: auto]",
-            ),
-            (
-                "stdlib",
-                false,
-                "use the thread-based variant (as --backend threads)",
-            ),
+            common::LOOPS,
+            common::BALANCE,
+            common::UNIXSOCKET,
+            common::BACKEND,
+            common::STDLIB,
         ],
     );
-    let port: u16 = flags.get("port", 6380);
-    let mut addrs = vec![format!("tcp://:{port}")];
-    let unix: String = flags.get("unixsocket", String::new());
-    if !unix.is_empty() {
-        addrs.push(format!("unix://{unix}"));
-    }
-    let config = Config {
-        loops: flags.get("loops", 0),
-        balance: flags.get("balance", evio::LoadBalance::Random),
-        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
-        backend: if flags.on("stdlib") {
-            evio::Backend::Threads
-        } else {
-            flags.get("backend", evio::Backend::Auto)
-        },
-    };
-    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-    let bound = Server::bind(config, &addrs).unwrap_or_else(|e| {
-        eprintln!("redis: {e}");
-        std::process::exit(1)
-    });
-    print_ready(bound.info(), &unix);
-    if let Err(e) = bound.run(&Redis::default()) {
-        eprintln!("redis: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// The ready line, as evio's example logs it; the tests wait for it.
-fn print_ready(info: &evio::ServerInfo, unix: &str) {
-    use std::io::Write;
-    println!(
-        "redis server started on port {} (loops: {})",
-        common::port_of(info),
-        info.num_loops
-    );
-    if !unix.is_empty() {
-        println!("redis server started at {unix}");
-    }
-    let _ = std::io::stdout().flush();
+    common::serve("redis", &flags, 6380, &Redis::default());
 }

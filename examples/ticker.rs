@@ -14,7 +14,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use evio::{Action, Config, Conn, Events, Options, Server};
+use evio::{Action, Conn, Events, Options};
 
 // ANCHOR: ticker
 struct Ticker {
@@ -58,27 +58,15 @@ fn main() {
          Usage: cargo run --example ticker -- [flags]",
         &[
             ("port", true, "TCP port (0: any free port) [default: 5001]"),
-            (
-                "loops",
-                true,
-                "event loops; 0 = 1, -1 = one per CPU [default: 0]",
-            ),
+            common::LOOPS,
             (
                 "interval-ms",
                 true,
                 "milliseconds between ticks [default: 1000]",
             ),
             ("ticks", true, "stop after this many ticks [default: 10]"),
-            (
-                "backend",
-                true,
-                "auto | epoll | kqueue | threads [default: auto]",
-            ),
-            (
-                "stdlib",
-                false,
-                "use the thread-based variant (as --backend threads)",
-            ),
+            common::BACKEND,
+            common::STDLIB,
         ],
     );
     let ticker = Ticker {
@@ -86,29 +74,5 @@ fn main() {
         ticks_left: AtomicUsize::new(flags.get::<usize>("ticks", 10).max(1)),
         open: AtomicUsize::new(0),
     };
-    let config = Config {
-        loops: flags.get("loops", 0),
-        // evio's examples take `--stdlib` for their `-net` fallback (chapter 9).
-        backend: if flags.on("stdlib") {
-            evio::Backend::Threads
-        } else {
-            flags.get("backend", evio::Backend::Auto)
-        },
-        ..Config::default()
-    };
-    let addr = format!("tcp://:{}", flags.get::<u16>("port", 5001));
-    let server = Server::bind(config, &[&addr]).unwrap_or_else(|e| {
-        eprintln!("ticker: {e}");
-        std::process::exit(1)
-    });
-    let info = server.info();
-    println!(
-        "ticker server started on port {} (loops: {})",
-        common::port_of(info),
-        info.num_loops
-    );
-    if let Err(e) = server.run(&ticker) {
-        eprintln!("ticker: {e}");
-        std::process::exit(1);
-    }
+    common::serve("ticker", &flags, 5001, &ticker);
 }

@@ -4,7 +4,7 @@
 //! `evio.go`: the same schemes, "no scheme means tcp", the `-net` suffix and the
 //! `reuseport` option with the same truth rule. It is a plain function over a
 //! string, with no system call, so every rule is unit-tested; resolving a host
-//! name and binding happen later, in `reactor/listener.rs`.
+//! name and binding happen later, in `listener.rs`.
 
 use std::io;
 use std::path::PathBuf;

@@ -32,6 +32,26 @@ pub enum Action {
 }
 // ANCHOR_END: action
 
+/// Whether a loop goes on after handling something; internal to both
+/// implementations' loops (`reactor/event_loop.rs`, `threads/event_loop.rs`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Go,
+    Stop,
+}
+
+impl Flow {
+    /// After a callback: its action stops the loop only if it is
+    /// `Shutdown` (a `Close` or `Detach` is about one connection).
+    pub(crate) fn after(action: Action) -> Flow {
+        if action == Action::Shutdown {
+            Flow::Stop
+        } else {
+            Flow::Go
+        }
+    }
+}
+
 // ANCHOR: options
 /// Per-connection options, returned by [`Events::opened`]: evio's `Options`.
 ///

@@ -23,13 +23,7 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::os::fd::{BorrowedFd, RawFd};
 
-/// A socket's descriptor where there is one (unix), nothing elsewhere; so
-/// that the constructors below have one signature on every OS.
 #[cfg(unix)]
-pub(crate) type SockFd = RawFd;
-#[cfg(not(unix))]
-pub(crate) type SockFd = ();
-
 use socket2::SockRef;
 
 use crate::api::Addr;
@@ -38,6 +32,13 @@ use crate::notes::NoteQueue;
 #[cfg(unix)]
 use crate::reactor::conn::Note;
 use crate::threads;
+
+/// A socket's descriptor where there is one (unix), nothing elsewhere; so
+/// that [`Conn::new`] has one signature on every OS.
+#[cfg(unix)]
+pub(crate) type SockFd = RawFd;
+#[cfg(not(unix))]
+pub(crate) type SockFd = ();
 
 /// How a [`Conn`] finds its addresses: the one thing about a connection's
 /// socket that callbacks can ask for.
@@ -68,13 +69,10 @@ pub(crate) enum Kind {
 
 /// How a [`Waker`] reaches the loop of its connection.
 #[derive(Clone)]
-enum WakeVia {
+pub(crate) enum WakeVia {
     /// The reactor: the loop's note queue, whose signal interrupts its wait.
     #[cfg(unix)]
-    Notes {
-        notes: Arc<NoteQueue<Note>>,
-        fd: RawFd,
-    },
+    Notes(Arc<NoteQueue<Note>>),
     /// The thread variant: the loop's channel, on which it is blocked.
     Channel(mpsc::Sender<threads::Msg>),
 }
@@ -95,40 +93,16 @@ pub struct Conn<C> {
 // ANCHOR_END: conn
 
 impl<C: Default> Conn<C> {
-    /// A reactor connection, woken through its loop's note queue.
-    #[cfg(unix)]
-    pub(crate) fn new(
-        fd: RawFd,
-        id: u64,
-        addr_index: usize,
-        kind: Kind,
-        notes: Arc<NoteQueue<Note>>,
-    ) -> Self {
+    /// A connection whose wakes reach its loop `via` the note queue (the
+    /// reactor) or the channel (the thread variant).
+    pub(crate) fn new(fd: SockFd, id: u64, addr_index: usize, kind: Kind, wake: WakeVia) -> Self {
         Conn {
             ctx: C::default(),
             fd,
             id,
             addr_index,
             kind,
-            wake: WakeVia::Notes { notes, fd },
-        }
-    }
-
-    /// A thread-variant connection, woken through its loop's channel.
-    pub(crate) fn threaded(
-        fd: SockFd,
-        id: u64,
-        addr_index: usize,
-        kind: Kind,
-        loop_tx: mpsc::Sender<threads::Msg>,
-    ) -> Self {
-        Conn {
-            ctx: C::default(),
-            fd,
-            id,
-            addr_index,
-            kind,
-            wake: WakeVia::Channel(loop_tx),
+            wake,
         }
     }
 }
@@ -204,6 +178,7 @@ impl<C> Conn<C> {
     pub fn waker(&self) -> Waker {
         Waker {
             via: self.wake.clone(),
+            fd: self.fd,
             id: self.id,
         }
     }
@@ -219,12 +194,7 @@ impl<C> Conn<C> {
             Kind::Tcp => {
                 let _ = self.with_sock(|s| s.set_tcp_keepalive(&ka));
             }
-            Kind::Stream(sock) => {
-                if let threads::Sock::Tcp(s) = &**sock {
-                    // std has no keep-alive call; socket2 has one on every OS.
-                    let _ = SockRef::from(s).set_tcp_keepalive(&ka);
-                }
-            }
+            Kind::Stream(sock) => sock.set_keep_alive(&ka),
             _ => {}
         }
     }
@@ -244,6 +214,9 @@ fn unknown() -> io::Error {
 #[derive(Clone)]
 pub struct Waker {
     via: WakeVia,
+    /// The reactor's key for the connection (nothing on Windows).
+    #[allow(dead_code)] // read only on unix
+    fd: SockFd,
     id: u64,
 }
 
@@ -252,8 +225,8 @@ impl Waker {
     pub fn wake(&self) -> io::Result<()> {
         match &self.via {
             #[cfg(unix)]
-            WakeVia::Notes { notes, fd } => notes.add(Note::Wake {
-                fd: *fd,
+            WakeVia::Notes(notes) => notes.add(Note::Wake {
+                fd: self.fd,
                 id: self.id,
             }),
             // A send fails only when the loop has ended: nobody to wake.

@@ -18,6 +18,7 @@
 //! | [`notes`] | the note queue other threads use to wake a loop | 4, Wake-ups |
 //! | `sync` | the atomics and mutexes the note queue uses (std or loom) | 4, Wake-ups |
 //! | `conn` | [`Conn`] and [`Waker`], the same for both implementations | 2, 4, 9 |
+//! | `listener` | binding the listening sockets, for both implementations | 6, Accepting and balancing |
 //! | [`reactor`] | the server, its loops, accept, dispatch, writes | 5 to 8 |
 //! | [`threads`] | the thread-based variant: std threads and channels, no poller | 9, The thread-based variant |
 //! | `server` | [`Server`] and [`Stopper`]: the reactor or the threads, chosen at `bind` | 9 |
@@ -43,6 +44,7 @@ pub mod addr;
 pub mod api;
 mod conn;
 pub mod input_stream;
+mod listener;
 pub mod notes;
 // The pollers and the reactor need a unix OS; elsewhere (Windows) only the
 // thread-based variant exists (chapter 9).

@@ -67,26 +67,27 @@ impl Server {
     /// Parses and binds every address, and prepares the loops. All that can
     /// fail at start fails here, before any callback runs.
     pub fn bind(config: Config, addrs: &[&str]) -> io::Result<Server> {
-        let parsed = addrs
+        // Every address is parsed before any is bound: a typo in the third
+        // fails with nothing half-started.
+        let addrs = addrs
             .iter()
             .map(|a| ListenAddr::parse(a))
             .collect::<io::Result<Vec<_>>>()?;
-        if wants_threads(&config, &parsed) {
-            if cfg!(not(unix)) && matches!(config.backend, Backend::Epoll | Backend::Kqueue) {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("backend {:?} needs a unix OS", config.backend),
-                ));
-            }
-            let imp = Imp::Threads(threads::Server::bind(config, addrs)?);
-            return Ok(Server { imp });
+        if !wants_threads(&config, &addrs) {
+            #[cfg(unix)]
+            return Ok(Server {
+                imp: Imp::Reactor(reactor::Server::bind(config, &addrs)?),
+            });
         }
-        #[cfg(unix)]
-        return Ok(Server {
-            imp: Imp::Reactor(reactor::Server::bind(config, addrs)?),
-        });
-        #[cfg(not(unix))]
-        unreachable!("wants_threads is always true without unix")
+        if cfg!(not(unix)) && matches!(config.backend, Backend::Epoll | Backend::Kqueue) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("backend {:?} needs a unix OS", config.backend),
+            ));
+        }
+        Ok(Server {
+            imp: Imp::Threads(threads::Server::bind(config, &addrs)?),
+        })
     }
 
     /// The bound addresses and the number of loops.

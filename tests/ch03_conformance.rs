@@ -12,15 +12,7 @@
 #[cfg(target_os = "linux")]
 evio::poll_conformance!(epoll, evio::poll::epoll::Epoll);
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-))]
+#[cfg(has_kqueue)]
 evio::poll_conformance!(kqueue, evio::poll::kqueue::Kqueue);
 
 evio::poll_conformance!(any, evio::poll::AnyPoll);

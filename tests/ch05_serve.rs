@@ -104,6 +104,8 @@ impl Events for Echo {
             "context lost between opened and closed"
         );
         assert!(err.is_none(), "client {} closed with {err:?}", ctx.serial);
+        // The socket is still open in `closed`: its addresses can be read.
+        assert_eq!(c.remote_addr().ok(), ctx.remote, "remote address in closed");
         self.echoed.fetch_add(ctx.echoed, Ordering::SeqCst);
         // evio's test: the last client to go shuts the server down.
         if self.closed.fetch_add(1, Ordering::SeqCst) + 1 == CLIENTS {

@@ -1,11 +1,56 @@
-//! A tiny flag parser shared by the examples, so they need no dependency.
-//! Accepts `--name value`, `--name=value`, and Go-style `-name value` as
-//! evio's examples do. Explained in chapter 2, "Run it".
+//! What the examples share: a tiny flag parser, so they need no dependency,
+//! the flags every server takes, and the start-up every server does (bind,
+//! print the ready line, run). The parser accepts `--name value`,
+//! `--name=value`, and Go-style `-name value` as evio's examples do.
+//! Explained in chapter 2, "Run it".
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::process::exit;
+
+use evio::{Addr, Backend, Config, Events, LoadBalance, Server};
+
+/// The echo load client (`echo_load`, `conn_cost`); it needs this crate's
+/// poller, so a unix system.
+#[cfg(unix)]
+pub mod load;
+
+/// One flag for [`Flags::parse`]: its name, whether it takes a value, its help.
+pub type Spec = (&'static str, bool, &'static str);
+
+/// `--loops`: [`Config::loops`].
+pub const LOOPS: Spec = (
+    "loops",
+    true,
+    "event loops; 0 = 1, -1 = one per CPU [default: 0]",
+);
+/// `--balance`: [`Config::balance`].
+pub const BALANCE: Spec = (
+    "balance",
+    true,
+    "random | round-robin | least-connections [default: random]",
+);
+/// `--reuseport`: `?reuseport=true` on the TCP address.
+pub const REUSEPORT: Spec = (
+    "reuseport",
+    false,
+    "set SO_REUSEPORT, so several servers share the port",
+);
+/// `--unixsocket`: a second address, `unix://PATH`.
+pub const UNIXSOCKET: Spec = ("unixsocket", true, "also listen on this unix socket path");
+/// `--backend`: [`Config::backend`].
+pub const BACKEND: Spec = (
+    "backend",
+    true,
+    "auto | epoll | kqueue | threads [default: auto]",
+);
+/// `--stdlib`: evio's examples' flag for their `-net` fallback (chapter 9).
+pub const STDLIB: Spec = (
+    "stdlib",
+    false,
+    "use the thread-based variant (as --backend threads)",
+);
 
 /// Parsed flags: values by name, and the switches that were given.
 pub struct Flags {
@@ -15,7 +60,7 @@ pub struct Flags {
 impl Flags {
     /// Parses `std::env::args()`. `spec` lists `(name, takes_value, help)`.
     /// Prints `usage` and the flags, then exits, on `--help` or a bad flag.
-    pub fn parse(usage: &str, spec: &[(&str, bool, &str)]) -> Flags {
+    pub fn parse(usage: &str, spec: &[Spec]) -> Flags {
         let help = || {
             println!("{usage}\n\nFlags:");
             for (name, takes, text) in spec {
@@ -81,10 +126,62 @@ impl Flags {
     }
 }
 
-/// The port of the first TCP or UDP address of a server, for the ready line.
-pub fn port_of(info: &evio::ServerInfo) -> u16 {
-    info.addrs
+/// The [`Config`] the server flags ask for; a flag an example does not take
+/// keeps its default.
+pub fn config(flags: &Flags) -> Config {
+    Config {
+        loops: flags.get("loops", 0),
+        balance: flags.get("balance", LoadBalance::Random),
+        backend: if flags.on("stdlib") {
+            Backend::Threads
+        } else {
+            flags.get("backend", Backend::Auto)
+        },
+    }
+}
+
+/// The addresses the flags ask for: `tcp://:PORT` (`--port`, else
+/// `default_port`; `--reuseport`), and `unix://PATH` for `--unixsocket`.
+pub fn addrs(flags: &Flags, default_port: u16) -> Vec<String> {
+    let port: u16 = flags.get("port", default_port);
+    let mut addrs = vec![format!("tcp://:{port}?reuseport={}", flags.on("reuseport"))];
+    let unix: String = flags.get("unixsocket", String::new());
+    if !unix.is_empty() {
+        addrs.push(format!("unix://{unix}"));
+    }
+    addrs
+}
+
+/// Binds what the flags ask for, prints the ready line, serves `events`
+/// until it shuts down; on an error prints `NAME: error` and exits with 1.
+///
+/// The ready line is `NAME server started on port P (loops: N)` with the
+/// bound port (so `--port 0` works), then `NAME server started at PATH` for
+/// a unix socket, as evio's examples log them. Tests wait for the first.
+pub fn serve<E: Events>(name: &str, flags: &Flags, default_port: u16, events: &E) {
+    let addrs = addrs(flags, default_port);
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let fail = |e: std::io::Error| -> ! {
+        eprintln!("{name}: {e}");
+        exit(1)
+    };
+    let server = Server::bind(config(flags), &addrs).unwrap_or_else(|e| fail(e));
+    let info = server.info();
+    let port = info
+        .addrs
         .iter()
-        .find_map(|a| a.socket_addr())
-        .map_or(0, |a| a.port())
+        .find_map(Addr::socket_addr)
+        .map_or(0, |a| a.port());
+    println!(
+        "{name} server started on port {port} (loops: {})",
+        info.num_loops
+    );
+    for a in &info.addrs {
+        if let Addr::Unix(path) = a {
+            println!("{name} server started at {}", path.display());
+        }
+    }
+    if let Err(e) = server.run(events) {
+        fail(e);
+    }
 }

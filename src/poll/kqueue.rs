@@ -30,70 +30,38 @@ use std::os::fd::RawFd;
 
 use super::{Event, Interest};
 
-/// The kqueue targets: a kernel kqueue, `libc`'s `struct kevent`.
-macro_rules! cfg_bsd {
-    ($($item:item)*) => {$(
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly",
-        ))]
-        $item
-    )*};
-}
-
-/// Everywhere else (Linux): our own constants and `struct kevent`.
-macro_rules! cfg_not_bsd {
-    ($($item:item)*) => {$(
-        #[cfg(not(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly",
-        )))]
-        $item
-    )*};
-}
-
 // ANCHOR: consts
-cfg_bsd! {
-    /// The constants, from `libc`: their values differ between systems
-    /// (`EVFILT_USER` is -10 on macOS, -11 on FreeBSD, 8 on NetBSD).
-    #[allow(clippy::unnecessary_cast)] // the types differ between systems too
-    mod consts {
-        pub const EVFILT_READ: i16 = libc::EVFILT_READ as i16;
-        pub const EVFILT_WRITE: i16 = libc::EVFILT_WRITE as i16;
-        pub const EVFILT_USER: i16 = libc::EVFILT_USER as i16;
-        pub const EV_ADD: u16 = libc::EV_ADD as u16;
-        pub const EV_DELETE: u16 = libc::EV_DELETE as u16;
-        pub const EV_CLEAR: u16 = libc::EV_CLEAR as u16;
-        pub const EV_RECEIPT: u16 = libc::EV_RECEIPT as u16;
-        pub const EV_EOF: u16 = libc::EV_EOF as u16;
-        pub const EV_ERROR: u16 = libc::EV_ERROR as u16;
-        pub const NOTE_TRIGGER: u32 = libc::NOTE_TRIGGER as u32;
-    }
+/// The constants, from `libc`: their values differ between systems
+/// (`EVFILT_USER` is -10 on macOS, -11 on FreeBSD, 8 on NetBSD).
+#[allow(clippy::unnecessary_cast)] // the types differ between systems too
+#[cfg(kqueue_os)]
+mod consts {
+    pub const EVFILT_READ: i16 = libc::EVFILT_READ as i16;
+    pub const EVFILT_WRITE: i16 = libc::EVFILT_WRITE as i16;
+    pub const EVFILT_USER: i16 = libc::EVFILT_USER as i16;
+    pub const EV_ADD: u16 = libc::EV_ADD as u16;
+    pub const EV_DELETE: u16 = libc::EV_DELETE as u16;
+    pub const EV_CLEAR: u16 = libc::EV_CLEAR as u16;
+    pub const EV_RECEIPT: u16 = libc::EV_RECEIPT as u16;
+    pub const EV_EOF: u16 = libc::EV_EOF as u16;
+    pub const EV_ERROR: u16 = libc::EV_ERROR as u16;
+    pub const NOTE_TRIGGER: u32 = libc::NOTE_TRIGGER as u32;
 }
 
-cfg_not_bsd! {
-    /// Our own constants, so the logic compiles and is tested on Linux. The
-    /// values are FreeBSD's, which libkqueue's `<sys/event.h>` uses too.
-    mod consts {
-        pub const EVFILT_READ: i16 = -1;
-        pub const EVFILT_WRITE: i16 = -2;
-        pub const EVFILT_USER: i16 = -11;
-        pub const EV_ADD: u16 = 0x0001;
-        pub const EV_DELETE: u16 = 0x0002;
-        pub const EV_CLEAR: u16 = 0x0020;
-        pub const EV_RECEIPT: u16 = 0x0040;
-        pub const EV_EOF: u16 = 0x8000;
-        pub const EV_ERROR: u16 = 0x4000;
-        pub const NOTE_TRIGGER: u32 = 0x0100_0000;
-    }
+/// Our own constants, so the logic compiles and is tested on Linux. The
+/// values are FreeBSD's, which libkqueue's `<sys/event.h>` uses too.
+#[cfg(not(kqueue_os))]
+mod consts {
+    pub const EVFILT_READ: i16 = -1;
+    pub const EVFILT_WRITE: i16 = -2;
+    pub const EVFILT_USER: i16 = -11;
+    pub const EV_ADD: u16 = 0x0001;
+    pub const EV_DELETE: u16 = 0x0002;
+    pub const EV_CLEAR: u16 = 0x0020;
+    pub const EV_RECEIPT: u16 = 0x0040;
+    pub const EV_EOF: u16 = 0x8000;
+    pub const EV_ERROR: u16 = 0x4000;
+    pub const NOTE_TRIGGER: u32 = 0x0100_0000;
 }
 // ANCHOR_END: consts
 
@@ -107,14 +75,7 @@ pub use consts::*;
 /// number fails. Our reactor closes connections without deleting them
 /// first, as it does on epoll, so on libkqueue [`Registry`] deletes the
 /// stale filters before it adds new ones.
-pub const CLOSE_REMOVES_FILTERS: bool = cfg!(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-));
+pub const CLOSE_REMOVES_FILTERS: bool = cfg!(kqueue_os);
 
 /// The ident of the wake-up event: evio's choice, 0. `EVFILT_USER` idents
 /// are not fds, so this cannot clash with fd 0 (a kqueue keys its events by
@@ -377,46 +338,44 @@ pub fn merge(events: &mut Vec<Event>, ev: Event) {
 // ANCHOR_END: classify
 
 // ANCHOR: struct_kevent
-cfg_bsd! {
-    /// The platform's `struct kevent` and `kevent` call, from `libc`.
-    pub mod sys {
-        pub use libc::{kevent, kqueue};
-    }
+/// The platform's `struct kevent` and `kevent` call, from `libc`.
+#[cfg(kqueue_os)]
+pub mod sys {
+    pub use libc::{kevent, kqueue};
 }
 
-cfg_not_bsd! {
-    /// `struct kevent` as libkqueue declares it (and as macOS does):
-    /// 32 bytes on x86-64, checked by a test. The functions exist only when
-    /// the `libkqueue` feature links the library.
-    pub mod sys {
-        #[cfg(feature = "libkqueue")]
-        use std::ffi::c_int;
-        use std::ffi::c_void;
+/// `struct kevent` as libkqueue declares it (and as macOS does):
+/// 32 bytes on x86-64, checked by a test. The functions exist only when
+/// the `libkqueue` feature links the library.
+#[cfg(not(kqueue_os))]
+pub mod sys {
+    #[cfg(feature = "libkqueue")]
+    use std::ffi::c_int;
+    use std::ffi::c_void;
 
-        #[allow(non_camel_case_types)]
-        #[repr(C)]
-        #[derive(Clone, Copy, Debug)]
-        pub struct kevent {
-            pub ident: usize,
-            pub filter: i16,
-            pub flags: u16,
-            pub fflags: u32,
-            pub data: isize,
-            pub udata: *mut c_void,
-        }
+    #[allow(non_camel_case_types)]
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct kevent {
+        pub ident: usize,
+        pub filter: i16,
+        pub flags: u16,
+        pub fflags: u32,
+        pub data: isize,
+        pub udata: *mut c_void,
+    }
 
-        #[cfg(feature = "libkqueue")]
-        extern "C" {
-            pub fn kqueue() -> c_int;
-            pub fn kevent(
-                kq: c_int,
-                changelist: *const kevent,
-                nchanges: c_int,
-                eventlist: *mut kevent,
-                nevents: c_int,
-                timeout: *const libc::timespec,
-            ) -> c_int;
-        }
+    #[cfg(feature = "libkqueue")]
+    extern "C" {
+        pub fn kqueue() -> c_int;
+        pub fn kevent(
+            kq: c_int,
+            changelist: *const kevent,
+            nchanges: c_int,
+            eventlist: *mut kevent,
+            nevents: c_int,
+            timeout: *const libc::timespec,
+        ) -> c_int;
     }
 }
 // ANCHOR_END: struct_kevent
@@ -451,26 +410,10 @@ pub fn fired(k: &sys::kevent) -> Fired {
 }
 
 /// Where a `kevent` call exists: the kqueue targets, or Linux with libkqueue.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-))]
+#[cfg(has_kqueue)]
 pub use backend::{Kqueue, UserEvent};
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-))]
+#[cfg(has_kqueue)]
 mod backend {
     use std::io;
     use std::os::fd::RawFd;
@@ -1029,17 +972,7 @@ mod tests {
     // ANCHOR: layout_test
     /// Our `struct kevent` must match libkqueue's byte for byte: a wrong
     /// field type would not fail to compile, it would corrupt every event.
-    #[cfg(all(
-        target_pointer_width = "64",
-        not(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly",
-        ))
-    ))]
+    #[cfg(all(target_pointer_width = "64", not(kqueue_os)))]
     #[test]
     fn ch10_kevent_struct_has_the_libkqueue_layout() {
         use std::mem::{offset_of, size_of};

@@ -110,15 +110,7 @@ pub const HAS_EPOLL: bool = cfg!(any(target_os = "linux", target_os = "android")
 
 /// Whether this build has the kqueue backend: macOS and the BSDs, or Linux
 /// with the `libkqueue` cargo feature (chapter 10).
-pub const HAS_KQUEUE: bool = cfg!(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-));
+pub const HAS_KQUEUE: bool = cfg!(has_kqueue);
 
 /// The epoll backend, or [`Absent`] where there is none.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -128,26 +120,10 @@ pub type EpollBackend = epoll::Epoll;
 pub type EpollBackend = Absent;
 
 /// The kqueue backend, or [`Absent`] where there is none.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-))]
+#[cfg(has_kqueue)]
 pub type KqueueBackend = kqueue::Kqueue;
 /// The kqueue backend, or [`Absent`] where there is none.
-#[cfg(not(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    feature = "libkqueue",
-)))]
+#[cfg(not(has_kqueue))]
 pub type KqueueBackend = Absent;
 
 // ANCHOR: any_poll

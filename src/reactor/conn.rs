@@ -10,8 +10,8 @@
 
 use std::os::fd::RawFd;
 
-pub(crate) use crate::conn::Kind;
 pub use crate::conn::{Conn, Waker};
+pub(crate) use crate::conn::{Kind, WakeVia};
 
 // ANCHOR: note
 /// What other threads send a loop through its note queue (evio's notes are

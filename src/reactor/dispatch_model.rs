@@ -24,7 +24,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
-use super::conn::{Conn, Kind};
+use super::conn::{Conn, Kind, WakeVia};
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use crate::api::{Action, Events, Options};
 use crate::notes::{NoteQueue, Signal};
@@ -285,7 +285,10 @@ impl World {
         World {
             events: Handler::default(),
             poll,
-            slot: Some((Conn::new(FD, 1, 0, Kind::Tcp, notes), ConnState::new())),
+            slot: Some((
+                Conn::new(FD, 1, 0, Kind::Tcp, WakeVia::Notes(notes)),
+                ConnState::new(),
+            )),
             sock: FakeSocket::default(),
             status: Status::Open,
             acted_early: None,

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::balance;
-use super::conn::{Conn, Kind, Note};
+use super::conn::{Conn, Kind, Note, WakeVia};
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::listener::{Listener, Sock};
 use super::Shared;
-use crate::api::{Action, Events, LoadBalance, Stream};
+use crate::api::{Action, Events, Flow, LoadBalance};
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
 
@@ -44,13 +44,6 @@ impl ConnIo for Sock {
             Sock::Unix(s) => s.write(buf),
         }
     }
-}
-
-/// Whether the loop goes on after handling something.
-#[derive(Debug, PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
 }
 
 /// A connection as the loop keeps it.
@@ -203,10 +196,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
 
     /// Reports an accept error; `Shutdown` from the callback stops the loop.
     fn report(&self, err: &io::Error) -> Flow {
-        match self.events.accept_error(err) {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        Flow::after(self.events.accept_error(err))
     }
 
     // ANCHOR: accept
@@ -251,7 +241,13 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
         }
         shared.counts[self.idx].fetch_add(1, Ordering::SeqCst);
         self.last_id += 1;
-        let conn = Conn::new(fd, self.last_id, li, kind, self.notes.clone());
+        let conn = Conn::new(
+            fd,
+            self.last_id,
+            li,
+            kind,
+            WakeVia::Notes(self.notes.clone()),
+        );
         if self.slots.len() <= fd as usize {
             self.slots.resize_with(fd as usize + 1, || None);
         }
@@ -300,10 +296,16 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
         if self.shared.balance == LoadBalance::RoundRobin {
             self.shared.turn.fetch_add(1, Ordering::SeqCst);
         }
-        let local = socket.local_addr().unwrap_or(remote);
+        // The bound address, known since `bind`: no `getsockname` per datagram.
+        let local = self.shared.addrs[li].socket_addr().unwrap_or(remote);
         let kind = Kind::Udp { local, remote };
-        let mut conn: Conn<E::Context> =
-            Conn::new(socket.as_raw_fd(), 0, li, kind, self.notes.clone());
+        let mut conn: Conn<E::Context> = Conn::new(
+            socket.as_raw_fd(),
+            0,
+            li,
+            kind,
+            WakeVia::Notes(self.notes.clone()),
+        );
         self.udp_out.clear();
         let action = self
             .events
@@ -313,11 +315,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             // A datagram that cannot be sent is dropped, as UDP allows.
             let _ = socket.send_to(&self.udp_out, remote);
         }
-        if action == Action::Shutdown {
-            Flow::Stop
-        } else {
-            Flow::Go
-        }
+        Flow::after(action)
     }
     // ANCHOR_END: udp
 
@@ -330,11 +328,12 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             return Flow::Go;
         };
         self.shared.counts[self.idx].fetch_sub(1, Ordering::SeqCst);
+        // `closed` may still ask for the addresses, which `Conn` reads
+        // through the fd: close it after the callback, not before (evio
+        // closes first, but it copied the addresses when the conn opened).
+        let flow = Flow::after(self.events.closed(&mut conn, err));
         drop(sock);
-        match self.events.closed(&mut conn, err) {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        flow
     }
     // ANCHOR_END: close_conn
 
@@ -346,19 +345,17 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             return Flow::Go;
         };
         self.shared.counts[self.idx].fetch_sub(1, Ordering::SeqCst);
-        let stream = match sock {
-            Sock::Tcp(s) => s.set_nonblocking(false).map(|_| Stream::Tcp(s)),
-            Sock::Unix(s) => s.set_nonblocking(false).map(|_| Stream::Unix(s)),
+        let blocking = match &sock {
+            Sock::Tcp(s) => s.set_nonblocking(false),
+            Sock::Unix(s) => s.set_nonblocking(false),
         };
         let _ = self.poll.delete(fd);
-        let action = match stream {
-            Ok(stream) => self.events.detached(&mut conn, stream),
+        let action = match blocking {
+            Ok(()) => self.events.detached(&mut conn, sock.into_stream()),
+            // `sock` is dropped (closed) after `closed`, as in `close`.
             Err(e) => self.events.closed(&mut conn, Some(e)),
         };
-        match action {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        Flow::after(action)
     }
     // ANCHOR_END: detach
 

@@ -9,7 +9,7 @@
 //!
 //! | file | holds | evio |
 //! |---|---|---|
-//! | `listener.rs` | binding, `accept4` | `Serve`, `reuseportListen` |
+//! | `listener.rs` | non-blocking listeners (bound by `src/listener.rs`), `accept4` | `Serve`, `loopAccept` |
 //! | `balance.rs` | which loop accepts | top of `loopAccept` |
 //! | `conn.rs` | the notes, the wake rule ([`Conn`](conn::Conn) and [`Waker`](conn::Waker) are in `src/conn.rs`) | `conn`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
@@ -28,7 +28,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{mpsc, Arc};
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Backend, Config, Events, LoadBalance, ServerInfo};
+use crate::api::{Action, Addr, Config, Events, LoadBalance, ServerInfo};
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Interest, Poll};
 use conn::Note;
@@ -38,6 +38,9 @@ use listener::Listener;
 /// What all loops of a server share.
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
+    /// The bound addresses, for a datagram's `local_addr` (no
+    /// `getsockname` per datagram).
+    addrs: Vec<Addr>,
     /// Connections held by each loop, for `LeastConnections`.
     counts: Vec<AtomicUsize>,
     /// Connections accepted so far, for `RoundRobin`.
@@ -78,28 +81,11 @@ impl Stopper {
 
 impl Server {
     // ANCHOR: bind
-    /// Parses and binds every address, and makes the loops' pollers. All
-    /// that can fail at start fails here, before any callback runs.
-    pub fn bind(config: Config, addrs: &[&str]) -> io::Result<Server> {
-        let parsed = addrs
-            .iter()
-            .map(|a| ListenAddr::parse(a))
-            .collect::<io::Result<Vec<_>>>()?;
-        let threads = parsed.iter().any(|p| p.stdlib) || config.backend == Backend::Threads;
-        if threads {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the thread-based variant is threads::Server (chapter 9); evio::Server::bind picks it",
-            ));
-        }
-        let listeners = parsed
-            .iter()
-            .map(Listener::bind)
-            .collect::<io::Result<Vec<_>>>()?;
-        let addrs = listeners
-            .iter()
-            .map(Listener::local_addr)
-            .collect::<io::Result<_>>()?;
+    /// Binds every parsed address (`evio::Server::bind` parsed them all
+    /// first) and makes the loops' pollers. All that can fail at start
+    /// fails here, before any callback runs.
+    pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
+        let (listeners, addrs) = listener::bind_all(addrs)?;
         let num_loops = config.num_loops();
         let mut polls = Vec::with_capacity(num_loops);
         let mut notes = Vec::with_capacity(num_loops);
@@ -147,6 +133,7 @@ impl Server {
         let shared = Shared {
             counts: self.polls.iter().map(|_| AtomicUsize::new(0)).collect(),
             listeners: self.listeners,
+            addrs: self.info.addrs,
             turn: AtomicUsize::new(0),
             balance: self.balance,
         };

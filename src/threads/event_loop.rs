@@ -23,19 +23,12 @@ use std::time::Instant;
 use super::listener::{Listener, NewConn, Sock};
 use super::reader::Reader;
 use super::{Msg, Shared};
-use crate::api::{Action, Events};
-use crate::conn::{Conn, Kind};
+use crate::api::{Action, Events, Flow};
+use crate::conn::{Conn, Kind, WakeVia};
 
 /// A loop's output buffer is kept for the next reply while its capacity is
 /// at most this; a bigger one (after a big reply) is freed.
 const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
-
-/// Whether the loop goes on after handling a message.
-#[derive(Debug, PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
-}
 
 /// A connection as its loop keeps it.
 struct Slot<C> {
@@ -146,10 +139,7 @@ impl<'s, E: Events> Loop<'s, E> {
             Msg::Eof { id, err } => self.eof(id, err),
             Msg::Wake { id } => self.wake(id),
             Msg::Datagram { li, from, data } => self.datagram(li, from, &data),
-            Msg::AcceptError(err) => match self.events.accept_error(&err) {
-                Action::Shutdown => Flow::Stop,
-                _ => Flow::Go,
-            },
+            Msg::AcceptError(err) => Flow::after(self.events.accept_error(&err)),
             Msg::Stop | Msg::Exit => Flow::Stop,
         }
     }
@@ -166,7 +156,7 @@ impl<'s, E: Events> Loop<'s, E> {
             reader,
         } = new;
         let kind = Kind::Stream(sock.clone());
-        let conn = Conn::threaded(sock.fd(), id, li, kind, self.tx.clone());
+        let conn = Conn::new(sock.fd(), id, li, kind, WakeVia::Channel(self.tx.clone()));
         let slot = Slot {
             conn,
             sock,
@@ -279,7 +269,8 @@ impl<'s, E: Events> Loop<'s, E> {
             remote: from,
         };
         let fd = udp_fd(socket);
-        let mut conn: Conn<E::Context> = Conn::threaded(fd, 0, li, kind, self.tx.clone());
+        let mut conn: Conn<E::Context> =
+            Conn::new(fd, 0, li, kind, WakeVia::Channel(self.tx.clone()));
         self.out.clear();
         let action = self.events.data(&mut conn, data, &mut self.out);
         if !self.out.is_empty() {
@@ -287,10 +278,7 @@ impl<'s, E: Events> Loop<'s, E> {
             // A datagram that cannot be sent is dropped, as UDP allows.
             let _ = socket.send_to(&self.out, from);
         }
-        match action {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        Flow::after(action)
     }
 
     // ANCHOR: close
@@ -303,15 +291,14 @@ impl<'s, E: Events> Loop<'s, E> {
         let Slot {
             mut conn, reader, ..
         } = slot;
-        // Stops the reader (shutting the socket down if it is in `read`)
-        // and waits for it: the peer sees end-of-file now. The descriptor
-        // itself is closed when `conn`, the last holder, is dropped, after
-        // `closed` (which may still ask for the addresses).
+        // `closed` first: it may still ask for the addresses, and a TCP
+        // socket that has been shut down has no peer address any more.
+        let flow = Flow::after(self.events.closed(&mut conn, err));
+        // Then stop the reader (shutting the socket down if it is in
+        // `read`) and wait for it: the peer sees end-of-file now. The
+        // descriptor itself is closed when `conn`, the last holder, drops.
         drop(reader);
-        match self.events.closed(&mut conn, err) {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        flow
     }
     // ANCHOR_END: close
 
@@ -349,10 +336,7 @@ impl<'s, E: Events> Loop<'s, E> {
                 self.events.closed(&mut conn, Some(err))
             }
         };
-        match action {
-            Action::Shutdown => Flow::Stop,
-            _ => Flow::Go,
-        }
+        Flow::after(action)
     }
     // ANCHOR_END: detach
 

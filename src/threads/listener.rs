@@ -1,5 +1,4 @@
-//! Binding, and the thread that accepts (or, for UDP, reads datagrams) on
-//! each listener.
+//! The thread that accepts (or, for UDP, reads datagrams) on each listener.
 //!
 //! Chapter 9, "The thread-based variant", explains this file. It mirrors
 //! evio's `stdlistenerRun` (`evio_std.go`): one thread per listener, blocked
@@ -8,31 +7,23 @@
 //! takes turns), starts the connection's reader thread itself, so that the
 //! loop never pays for a thread spawn, and it can be stopped: see `poke`.
 //!
-//! The sockets are blocking, as std makes them: nothing here polls.
+//! The listeners are bound by `src/listener.rs`, as the reactor's are, and
+//! stay blocking, as std makes them: nothing here polls.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(unix)]
-use std::os::unix::net::{UnixListener, UnixStream};
-#[cfg(unix)]
-use std::path::PathBuf;
-
-use socket2::{Domain, Socket, Type};
+use std::os::unix::net::UnixStream;
 
 use super::reader::Reader;
 use super::{Msg, Shared};
-use crate::addr::{ListenAddr, Network, Target};
 use crate::api::{Addr, Stream};
 use crate::conn::SockFd;
-
-/// How many connections the kernel queues for us before `accept` (the
-/// reactor's number).
-const BACKLOG: i32 = 1024;
+pub(crate) use crate::listener::Listener;
 
 /// The size of a UDP thread's receive buffer: the largest datagram.
 const DATAGRAM: usize = 64 * 1024;
@@ -42,15 +33,6 @@ const DATAGRAM: usize = 64 * 1024;
 /// a pause the thread would spin (the reactor sheds the connection instead,
 /// chapter 6).
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
-
-/// A bound, blocking listening socket.
-pub(crate) enum Listener {
-    Tcp(TcpListener),
-    Udp(UdpSocket),
-    /// The path is removed again when the listener is dropped.
-    #[cfg(unix)]
-    Unix(UnixListener, PathBuf),
-}
 
 /// An accepted connection's socket, shared by its loop and its reader.
 ///
@@ -118,6 +100,18 @@ impl Sock {
         }
     }
 
+    /// Applies TCP keep-alive; a unix socket has none. std has no
+    /// keep-alive call; socket2 has one on every OS. Best effort, as in evio.
+    pub(crate) fn set_keep_alive(&self, ka: &socket2::TcpKeepalive) {
+        match self {
+            Sock::Tcp(s) => {
+                let _ = socket2::SockRef::from(s).set_tcp_keepalive(ka);
+            }
+            #[cfg(unix)]
+            Sock::Unix(_) => {}
+        }
+    }
+
     /// The socket, as the blocking stream `detached` gets.
     pub(crate) fn into_stream(self) -> Stream {
         match self {
@@ -146,113 +140,9 @@ fn unix_addr(a: &std::os::unix::net::SocketAddr) -> Addr {
     Addr::Unix(a.as_pathname().map(Into::into).unwrap_or_default())
 }
 
-/// Resolves an `Inet` target to one address of the network's family; an
-/// empty host means "any". (The reactor's `resolve`, which is unix-only.)
-fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
-    let v6_only = matches!(network, Network::Tcp6 | Network::Udp6);
-    let v4_only = matches!(network, Network::Tcp4 | Network::Udp4);
-    if host.is_empty() {
-        let any: IpAddr = if v6_only {
-            Ipv6Addr::UNSPECIFIED.into()
-        } else {
-            Ipv4Addr::UNSPECIFIED.into()
-        };
-        return Ok(SocketAddr::new(any, port));
-    }
-    (host, port)
-        .to_socket_addrs()?
-        .find(|a| !(v4_only && a.is_ipv6() || v6_only && a.is_ipv4()))
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                format!("host {host:?} has no address for {network:?}"),
-            )
-        })
-}
-
-/// Adds the address to an error, keeping its kind.
-fn context(addr: impl std::fmt::Display, err: io::Error) -> io::Error {
-    io::Error::new(err.kind(), format!("{addr}: {err}"))
-}
-
 impl Listener {
-    /// Binds one parsed address, with the same options as the reactor's
-    /// listeners, but blocking.
-    pub(crate) fn bind(addr: &ListenAddr) -> io::Result<Listener> {
-        match &addr.target {
-            #[cfg(unix)]
-            Target::Unix(path) => {
-                use std::os::unix::fs::FileTypeExt;
-                // As in the reactor: remove a stale socket file, never an
-                // ordinary file.
-                match std::fs::symlink_metadata(path) {
-                    Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
-                    Ok(_) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!("{}: exists and is not a socket", path.display()),
-                        ))
-                    }
-                    Err(_) => {}
-                }
-                let ln = UnixListener::bind(path).map_err(|e| context(path.display(), e))?;
-                Ok(Listener::Unix(ln, path.clone()))
-            }
-            #[cfg(not(unix))]
-            Target::Unix(path) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("{}: unix sockets need a unix OS", path.display()),
-            )),
-            Target::Inet { host, port } => {
-                let sa = resolve(addr.network, host, *port)?;
-                let ty = if addr.network.is_udp() {
-                    Type::DGRAM
-                } else {
-                    Type::STREAM
-                };
-                let socket = Socket::new(Domain::for_address(sa), ty, None)?;
-                // On unix, SO_REUSEADDR lets a restarted server bind while
-                // old connections linger in TIME_WAIT (std sets it too). On
-                // Windows it would let another process steal the port.
-                #[cfg(unix)]
-                if addr.network.is_tcp() {
-                    socket.set_reuse_address(true)?;
-                }
-                if addr.reuse_port {
-                    #[cfg(unix)]
-                    socket.set_reuse_port(true)?;
-                    #[cfg(not(unix))]
-                    return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "reuseport needs a unix OS",
-                    ));
-                }
-                if sa.is_ipv6() {
-                    socket.set_only_v6(matches!(addr.network, Network::Tcp6 | Network::Udp6))?;
-                }
-                socket.bind(&sa.into()).map_err(|e| context(sa, e))?;
-                if addr.network.is_udp() {
-                    Ok(Listener::Udp(socket.into()))
-                } else {
-                    socket.listen(BACKLOG)?;
-                    Ok(Listener::Tcp(socket.into()))
-                }
-            }
-        }
-    }
-
-    /// The bound address, with the port the kernel chose for port 0.
-    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
-        Ok(match self {
-            Listener::Tcp(l) => Addr::Tcp(l.local_addr()?),
-            Listener::Udp(s) => Addr::Udp(s.local_addr()?),
-            #[cfg(unix)]
-            Listener::Unix(_, path) => Addr::Unix(path.clone()),
-        })
-    }
-
     /// Blocks until a connection arrives.
-    fn accept(&self) -> io::Result<Sock> {
+    fn accept_blocking(&self) -> io::Result<Sock> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept()?;
@@ -296,15 +186,6 @@ impl Listener {
     // ANCHOR_END: poke
 }
 
-#[cfg(unix)]
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// Starts the thread for listener `li`: accepting, or reading datagrams.
 pub(crate) fn spawn(li: usize, shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
     let udp = matches!(shared.listeners[li], Listener::Udp(_));
@@ -340,7 +221,7 @@ fn report(shared: &Shared, err: io::Error) {
 fn accept_run(li: usize, shared: &Shared) {
     let listener = &shared.listeners[li];
     loop {
-        let accepted = listener.accept();
+        let accepted = listener.accept_blocking();
         if shared.stopping.load(Ordering::SeqCst) {
             // A poke from `run`, or a client just too late: dropped, closed.
             return;

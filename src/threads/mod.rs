@@ -11,7 +11,7 @@
 //!
 //! | file | holds | evio |
 //! |---|---|---|
-//! | `listener.rs` | binding, the accept (or UDP) thread, its wake-up | `stdlistenerRun` |
+//! | `listener.rs` | the accept (or UDP) thread, its wake-up (binding: `src/listener.rs`) | `stdlistenerRun` |
 //! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
 //! | `balance.rs` | which loop gets a connection | `atomic.AddUintptr(&s.accepted, 1)` |
 //! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
@@ -122,21 +122,10 @@ const POKES: usize = 200;
 const POKE_WAIT: Duration = Duration::from_millis(20);
 
 impl Server {
-    /// Parses and binds every address (blocking sockets) and makes the
-    /// loops' channels. All that can fail at start fails here.
-    pub fn bind(config: Config, addrs: &[&str]) -> io::Result<Server> {
-        let parsed = addrs
-            .iter()
-            .map(|a| ListenAddr::parse(a))
-            .collect::<io::Result<Vec<_>>>()?;
-        let listeners = parsed
-            .iter()
-            .map(Listener::bind)
-            .collect::<io::Result<Vec<_>>>()?;
-        let addrs = listeners
-            .iter()
-            .map(Listener::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
+    /// Binds every parsed address (blocking sockets) and makes the loops'
+    /// channels. All that can fail at start fails here.
+    pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
+        let (listeners, addrs) = Listener::bind_all(addrs)?;
         let num_loops = config.num_loops();
         let (loops, receivers) = (0..num_loops).map(|_| mpsc::channel()).unzip();
         let info = ServerInfo {
