@@ -2,7 +2,7 @@
 //! reactor and on the thread-based variant, side by side, in one run.
 //!
 //! Chapter 9, "The thread-based variant", shows its numbers. For each
-//! backend in turn (A B A B ..., as `../shared/BENCHMARKS.md` asks) it
+//! backend in turn (A B A B ..., so that both see the same machine noise) it
 //! starts `echo` as a child process (pinned with `taskset` to
 //! `--server-cpu`), reads the server's memory (`VmRSS` in
 //! `/proc/PID/status`) and thread count with no connection, opens N
@@ -127,7 +127,7 @@ mod linux {
     }
 
     /// Waits (at most a minute) until the machine is idle: under 5 % busy
-    /// for a second, as `shared/BENCHMARKS.md` asks. Returns the last busy
+    /// for a second, so that one run does not measure another's leftovers. Returns the last busy
     /// fraction seen, which the run's line reports.
     fn wait_idle() -> f64 {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,8 +1,8 @@
 //! An echo load generator, built on this crate's own poller: N connections,
 //! each keeping K `PING\r\n` messages in flight, counting round trips.
 //!
-//! Chapter 14, "Benchmarks", explains how it is used; it is the echo client
-//! of `../shared/BENCHMARKS.md`. It is one thread and one epoll instance (our
+//! Chapters 3 and 7 use it to count round trips and system calls (their
+//! "Run it" sections show the commands). It is one thread and one epoll instance (our
 //! [`evio::poll::Poll`] used from the client side, in
 //! `examples/common/load.rs`), so on its own core it can drive a server
 //! harder than a thread-per-connection client could. It needs a unix system.

@@ -11,7 +11,7 @@
 //!
 //! | module | what it is | chapter |
 //! |---|---|---|
-//! | [`api`] | the public types: [`Events`], [`Conn`], [`Action`], ... | 2, The API |
+//! | [`api`] | the public types: [`Events`], [`Action`], [`Config`], ... | 2, The API |
 //! | [`addr`] | parsing `tcp://host:port?reuseport=1` | 2, The API |
 //! | [`input_stream`] | [`InputStream`], for messages split across reads | 2, The API |
 //! | [`poll`] | the [`Poll`](poll::Poll) interface and the epoll backend | 3, The poller |

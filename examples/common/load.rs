@@ -2,8 +2,9 @@
 //! thread and one of this crate's pollers (used from the client side), each
 //! keeping some `PING\r\n` messages in flight, counting round trips.
 //!
-//! Chapter 14, "Benchmarks", explains how it is used; it is the echo client
-//! of `../shared/BENCHMARKS.md`. On its own core it can drive a server
+//! Chapters 3, 7 and 9 use it (their "Run it" sections show the commands).
+//! The workload is the usual echo benchmark: 50 connections, one or 64
+//! messages in flight each. On its own core it can drive a server
 //! harder than a thread-per-connection client could.
 
 use std::io::{self, Read, Write};

@@ -379,9 +379,11 @@ impl World {
             }
         };
         let (mut conn, _) = self.slot.take().expect("an outcome for a gone connection");
-        self.poll.registered = None; // closing the fd removes it from epoll
         self.status = status;
+        // As `Loop::close`: `closed` first, while the socket is still open,
+        // then the close, which also removes the fd from epoll.
         self.events.closed(&mut conn, err);
+        self.poll.registered = None;
     }
     // ANCHOR_END: world_step
 }
