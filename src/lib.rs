@@ -6,7 +6,7 @@
 //! callbacks when a connection opens, sends data, or closes.
 //!
 //! The book in `chapters/` walks through every file; the
-//! [introduction](../chapters/introduction.md) has the map from evio's files to
+//! [introduction](../chapters/ch01-introduction.md) has the map from evio's files to
 //! these modules:
 //!
 //! | module | what it is | chapter |

@@ -2,7 +2,7 @@
 //! the flags every server takes, and the start-up every server does (bind,
 //! print the ready line, run). The parser accepts `--name value`,
 //! `--name=value`, and Go-style `-name value` as evio's examples do.
-//! Explained in chapter 2, "Run it".
+//! Explained in the "Run it" section of chapter 2.
 
 #![allow(dead_code)]
 

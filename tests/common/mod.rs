@@ -2,7 +2,7 @@
 //! test, starting a server on a thread, a watchdog, clients with timeouts,
 //! temporary directories for unix sockets, and a small random generator.
 //!
-//! Chapter 11, "Testing the hard parts", explains how the suite is built;
+//! Chapter 11, "Testing what is hard to test", explains how the suite is built;
 //! each test file is named after the chapter that explains what it checks
 //! (`ch05_serve.rs` for chapter 5, ...). The suite is a port of evio's
 //! `evio_test.go`, with port 0 everywhere (evio's fixed ports are its
@@ -418,4 +418,40 @@ pub fn example_bin(name: &str) -> PathBuf {
         .expect("run cargo build");
     assert!(status.success(), "cargo build --example {name} failed");
     profile_dir.join("examples").join(name)
+}
+
+// Running the examples as child processes (tests/ch02_examples.rs, tests/ch08_examples.rs).
+
+/// Kills the child when the test ends, even when it fails.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Parses `NAME server started on port P (loops: N)`.
+pub fn parse_ready(name: &str, line: &str) -> (u16, usize) {
+    let rest = line
+        .trim_end()
+        .strip_prefix(&format!("{name} server started on port "))
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+    let (port, loops) = rest
+        .split_once(" (loops: ")
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+    let loops = loops.strip_suffix(')').expect("closing parenthesis");
+    (port.parse().unwrap(), loops.parse().unwrap())
+}
+
+/// Starts example `name` with `args`, its stdout piped; killed when dropped.
+pub fn spawn(name: &str, args: &[&str]) -> (Killed, io::BufReader<std::process::ChildStdout>) {
+    let mut child = std::process::Command::new(example_bin(name))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn example {name}: {e}"));
+    let stdout = io::BufReader::new(child.stdout.take().unwrap());
+    (Killed(child), stdout)
 }
