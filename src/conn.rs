@@ -1,23 +1,27 @@
 //! A connection as your callbacks see it: [`Conn`], and its [`Waker`], the
-//! same two types for both implementations of the library.
+//! same two types for every engine of the library.
 //!
 //! Chapter 2, "The API", explains [`Conn`]; chapter 4, "Wake-ups", explains
-//! [`Waker`]; chapter 9, "The thread-based variant", explains why each holds
-//! a small enum. They mirror evio's `Conn` interface (`Context`,
+//! [`Waker`]; chapter 9, "The thread-based variant", explains how two
+//! engines share them. They mirror evio's `Conn` interface (`Context`,
 //! `SetContext`, `AddrIndex`, `LocalAddr`, `RemoteAddr`, `Wake`), which evio
 //! implements twice: by `conn` in `evio_unix.go` and by `stdconn` in
-//! `evio_std.go`. Here one struct serves both, and only two things differ:
-//! how a connection finds its addresses ([`Kind`]) and how a wake reaches its
-//! loop (`WakeVia`: the reactor's note queue, or the thread variant's
-//! channel).
+//! `evio_std.go`. Here one struct serves every engine, and it names none of
+//! them: what differs between engines comes in through two small traits, as
+//! std's `task::Waker` hides the executor behind it.
+//!
+//! - [`Ends`]: how a connection finds its addresses (ask the kernel through
+//!   the fd, ask the engine's socket object, or they are known already).
+//! - [`Wake`]: how a wake reaches the connection's loop (the reactor's note
+//!   queue, the thread variant's channel, ...).
 //!
 //! The context is a typed field rather than an `interface{}`, and a wake
-//! names the connection by a per-loop id (plus its fd, in the reactor), so a
-//! wake for a connection that has closed cannot reach a new one.
+//! names the connection by an id its loop never hands out twice (plus its
+//! fd, in the reactor), so a wake for a connection that has closed cannot
+//! reach a new one.
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(unix)]
@@ -27,11 +31,6 @@ use std::os::fd::{BorrowedFd, RawFd};
 use socket2::SockRef;
 
 use crate::api::Addr;
-#[cfg(unix)]
-use crate::notes::NoteQueue;
-#[cfg(unix)]
-use crate::reactor::conn::Note;
-use crate::threads;
 
 /// A socket's descriptor where there is one (unix), nothing elsewhere; so
 /// that [`Conn::new`] has one signature on every OS.
@@ -40,42 +39,43 @@ pub(crate) type SockFd = RawFd;
 #[cfg(not(unix))]
 pub(crate) type SockFd = ();
 
+// ANCHOR: engine_traits
+/// An engine's socket, as a [`Conn`] asks it for its addresses.
+pub(crate) trait Peer: Send + Sync {
+    /// The address of our end.
+    fn local_addr(&self) -> io::Result<Addr>;
+    /// The address of the other end.
+    fn peer_addr(&self) -> io::Result<Addr>;
+    /// Turns on TCP keep-alive; nothing for other sockets. Best effort.
+    fn set_keep_alive(&self, keepalive: &socket2::TcpKeepalive);
+}
+
 /// How a [`Conn`] finds its addresses: the one thing about a connection's
 /// socket that callbacks can ask for.
-#[derive(Debug, Clone)]
-pub(crate) enum Kind {
-    /// Reactor, TCP: ask the kernel through the fd, only when asked.
+#[derive(Clone)]
+pub(crate) enum Ends {
+    /// Ask the kernel through the connection's fd, only when asked
+    /// (`getsockname`, `getpeername`). `unix`: a unix socket, else TCP.
     #[cfg(unix)]
-    Tcp,
-    /// Reactor, unix socket: the same.
-    #[cfg(unix)]
-    Unix,
-    /// A datagram (both implementations): the loop makes a throw-away `Conn`
-    /// for each one, with both addresses known.
-    Udp {
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-    /// Thread variant: the connection's std stream, shared with its reader
-    /// thread (chapter 9).
-    Stream(Arc<threads::Sock>),
-    /// Thread variant, after a detach: the addresses, read while the loop
-    /// still had the stream, which now belongs to your `detached`.
+    Fd { unix: bool },
+    /// Ask the engine's socket object, shared with the engine.
+    Socket(Arc<dyn Peer>),
+    /// Known already: a datagram's two ends, or a connection that has left
+    /// its loop (the stream belongs to `detached` now).
     Known {
         local: Option<Addr>,
         remote: Option<Addr>,
     },
 }
 
-/// How a [`Waker`] reaches the loop of its connection.
-#[derive(Clone)]
-pub(crate) enum WakeVia {
-    /// The reactor: the loop's note queue, whose signal interrupts its wait.
-    #[cfg(unix)]
-    Notes(Arc<NoteQueue<Note>>),
-    /// The thread variant: the loop's channel, on which it is blocked.
-    Channel(mpsc::Sender<threads::Msg>),
+/// How a [`Waker`] reaches the loop of its connection. Each engine
+/// implements it for its own queue or channel.
+pub(crate) trait Wake: Send + Sync {
+    /// Asks the loop to call `data` with empty input for the connection
+    /// `(fd, id)`; the loop drops it if that connection has gone.
+    fn wake(&self, fd: SockFd, id: u64) -> io::Result<()>;
 }
+// ANCHOR_END: engine_traits
 
 // ANCHOR: conn
 /// One connection, lent to every callback about it.
@@ -87,21 +87,28 @@ pub struct Conn<C> {
     /// Never given to two connections of one loop, so a stale wake is harmless.
     pub(crate) id: u64,
     addr_index: usize,
-    pub(crate) kind: Kind,
-    wake: WakeVia,
+    pub(crate) ends: Ends,
+    /// `None` for a datagram: there is no connection to wake.
+    wake: Option<Arc<dyn Wake>>,
 }
 // ANCHOR_END: conn
 
 impl<C: Default> Conn<C> {
-    /// A connection whose wakes reach its loop `via` the note queue (the
-    /// reactor) or the channel (the thread variant).
-    pub(crate) fn new(fd: SockFd, id: u64, addr_index: usize, kind: Kind, wake: WakeVia) -> Self {
+    /// A connection whose addresses come from `ends` and whose wakes go
+    /// through `wake`, with a fresh context.
+    pub(crate) fn new(
+        fd: SockFd,
+        id: u64,
+        addr_index: usize,
+        ends: Ends,
+        wake: Option<Arc<dyn Wake>>,
+    ) -> Self {
         Conn {
             ctx: C::default(),
             fd,
             id,
             addr_index,
-            kind,
+            ends,
             wake,
         }
     }
@@ -132,44 +139,45 @@ impl<C> Conn<C> {
 
     #[cfg(unix)]
     fn with_sock<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
-        // SAFETY: a reactor Conn only exists while its socket is open: the
-        // loop lends it to callbacks and closes the fd after the last one.
+        // SAFETY: a Conn with `Ends::Fd` only exists while its socket is
+        // open: the loop lends it to callbacks and closes the fd after the
+        // last one.
         let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         f(SockRef::from(&fd))
     }
 
-    /// A reactor address from `getsockname`/`getpeername`.
+    /// An address from `getsockname`/`getpeername`.
     #[cfg(unix)]
-    fn addr(&self, a: io::Result<socket2::SockAddr>) -> io::Result<Addr> {
+    fn fd_addr(unix: bool, a: io::Result<socket2::SockAddr>) -> io::Result<Addr> {
         let a = a?;
-        Ok(match self.kind {
-            Kind::Unix => Addr::Unix(a.as_pathname().map(Into::into).unwrap_or_default()),
-            _ => Addr::Tcp(
-                a.as_socket()
-                    .ok_or_else(|| io::Error::other("not an inet address"))?,
-            ),
-        })
+        if unix {
+            return Ok(Addr::Unix(
+                a.as_pathname().map(Into::into).unwrap_or_default(),
+            ));
+        }
+        let ip = a.as_socket();
+        Ok(Addr::Tcp(ip.ok_or_else(|| {
+            io::Error::other("not an inet address")
+        })?))
     }
 
     /// The address of our end (a `getsockname` call, made only if you ask).
     pub fn local_addr(&self) -> io::Result<Addr> {
-        match &self.kind {
+        match &self.ends {
             #[cfg(unix)]
-            Kind::Tcp | Kind::Unix => self.addr(self.with_sock(|s| s.local_addr())),
-            Kind::Udp { local, .. } => Ok(Addr::Udp(*local)),
-            Kind::Stream(sock) => sock.local_addr(),
-            Kind::Known { local, .. } => local.clone().ok_or_else(unknown),
+            Ends::Fd { unix } => Self::fd_addr(*unix, self.with_sock(|s| s.local_addr())),
+            Ends::Socket(peer) => peer.local_addr(),
+            Ends::Known { local, .. } => local.clone().ok_or_else(unknown),
         }
     }
 
     /// The address of the peer (a `getpeername` call, made only if you ask).
     pub fn remote_addr(&self) -> io::Result<Addr> {
-        match &self.kind {
+        match &self.ends {
             #[cfg(unix)]
-            Kind::Tcp | Kind::Unix => self.addr(self.with_sock(|s| s.peer_addr())),
-            Kind::Udp { remote, .. } => Ok(Addr::Udp(*remote)),
-            Kind::Stream(sock) => sock.peer_addr(),
-            Kind::Known { remote, .. } => remote.clone().ok_or_else(unknown),
+            Ends::Fd { unix } => Self::fd_addr(*unix, self.with_sock(|s| s.peer_addr())),
+            Ends::Socket(peer) => peer.peer_addr(),
+            Ends::Known { remote, .. } => remote.clone().ok_or_else(unknown),
         }
     }
 
@@ -183,18 +191,18 @@ impl<C> Conn<C> {
         }
     }
 
-    /// Applies TCP keep-alive; ignored for unix and UDP sockets.
+    /// Applies TCP keep-alive; ignored for unix and UDP sockets. evio
+    /// ignores the error too: keep-alive is best effort.
     pub(crate) fn set_keep_alive(&self, idle: Duration) {
         let ka = socket2::TcpKeepalive::new()
             .with_time(idle)
             .with_interval(idle);
-        // evio ignores this error too: keep-alive is best effort.
-        match &self.kind {
+        match &self.ends {
             #[cfg(unix)]
-            Kind::Tcp => {
+            Ends::Fd { unix: false } => {
                 let _ = self.with_sock(|s| s.set_tcp_keepalive(&ka));
             }
-            Kind::Stream(sock) => sock.set_keep_alive(&ka),
+            Ends::Socket(peer) => peer.set_keep_alive(&ka),
             _ => {}
         }
     }
@@ -213,9 +221,8 @@ fn unknown() -> io::Error {
 /// has stopped does nothing either.
 #[derive(Clone)]
 pub struct Waker {
-    via: WakeVia,
+    via: Option<Arc<dyn Wake>>,
     /// The reactor's key for the connection (nothing on Windows).
-    #[allow(dead_code)] // read only on unix
     fd: SockFd,
     id: u64,
 }
@@ -224,16 +231,8 @@ impl Waker {
     /// Asks the loop to call `data` with empty input for this connection.
     pub fn wake(&self) -> io::Result<()> {
         match &self.via {
-            #[cfg(unix)]
-            WakeVia::Notes(notes) => notes.add(Note::Wake {
-                fd: self.fd,
-                id: self.id,
-            }),
-            // A send fails only when the loop has ended: nobody to wake.
-            WakeVia::Channel(tx) => {
-                let _ = tx.send(threads::Msg::Wake { id: self.id });
-                Ok(())
-            }
+            Some(via) => via.wake(self.fd, self.id),
+            None => Ok(()),
         }
     }
 }

@@ -5,24 +5,27 @@
 //! more event loops, each blocked in `epoll_wait`, and calls your [`Events`]
 //! callbacks when a connection opens, sends data, or closes.
 //!
-//! The book in `chapters/` walks through every file; the
-//! [introduction](../chapters/ch01-introduction.md) has the map from evio's files to
-//! these modules:
+//! The book in `chapters/` walks through every file; its introduction
+//! (`chapters/ch01-introduction.md`) has the map from evio's files to ours.
 //!
-//! | module | what it is | chapter |
-//! |---|---|---|
-//! | [`api`] | the public types: [`Events`], [`Action`], [`Config`], ... | 2, The API |
-//! | [`addr`] | parsing `tcp://host:port?reuseport=1` | 2, The API |
-//! | [`input_stream`] | [`InputStream`], for messages split across reads | 2, The API |
-//! | [`poll`] | the [`Poll`](poll::Poll) interface and the epoll backend | 3, The poller |
-//! | [`notes`] | the note queue other threads use to wake a loop | 4, Wake-ups |
-//! | `sync` | the atomics and mutexes the note queue uses (std or loom) | 4, Wake-ups |
-//! | `conn` | [`Conn`] and [`Waker`], the same for both implementations | 2, 4, 9 |
-//! | `listener` | binding the listening sockets, for both implementations | 6, Accepting and balancing |
-//! | [`reactor`] | the server, its loops, accept, dispatch, writes | 5 to 8 |
-//! | [`threads`] | the thread-based variant: std threads and channels, no poller | 9, The thread-based variant |
-//! | `server` | [`Server`] and [`Stopper`]: the reactor or the threads, chosen at `bind` | 9 |
-//! | [`proto`] | HTTP and RESP parsers for the example servers | 12, Three servers |
+//! ## How the crate is built: layers, and imports that point one way
+//!
+//! Each layer uses only the layers above it in this list, never one below;
+//! `.ci/check-layers` fails CI on an import that goes the wrong way.
+//!
+//! | layer | files | what it is | chapter |
+//! |---|---|---|---|
+//! | the poller | `poll/`, `sync.rs` | the [`Poll`](poll::Poll) trait and its backends (epoll, kqueue); imports nothing of the crate | 3, 10 |
+//! | vocabulary | `api.rs`, `addr.rs`, `input_stream.rs`, `notes.rs` | the types you pass and get back ([`Action`], [`Config`], [`Addr`], ...), address parsing, [`InputStream`], the note queue | 2, 4 |
+//! | the connection | `conn.rs` | [`Conn`] and [`Waker`], naming no engine | 2, 4 |
+//! | the callbacks | `events.rs` | [`Events`] | 2 |
+//! | what engines share | `shared/` | listeners, sockets, loop threads, [`Stopper`], the UDP reply | 5, 6, 8 |
+//! | the engines | `reactor/`, `threads/` | the reactor on a poller; the thread-based variant. Neither imports the other | 5 to 9 |
+//! | the server | `server.rs` | [`Server`]: picks an engine at `bind` | 9 |
+//! | the crate | `lib.rs` | what is public | 2 |
+//!
+//! Only what a user of the library needs is public, plus one deliberate
+//! extension point: [`poll`], where a student's own poller plugs in.
 //!
 //! ```no_run
 //! use evio::{Action, Conn, Events};
@@ -40,29 +43,45 @@
 //! evio::serve(&Echo, &["tcp://127.0.0.1:5000"]).unwrap();
 //! ```
 
-pub mod addr;
-pub mod api;
+mod addr;
+mod api;
 mod conn;
-pub mod input_stream;
-mod listener;
-pub mod notes;
+mod events;
+mod input_stream;
+#[cfg(unix)]
+mod notes;
 // The pollers and the reactor need a unix OS; elsewhere (Windows) only the
 // thread-based variant exists (chapter 9).
 #[cfg(unix)]
 pub mod poll;
-/// Protocol parsers and reply writers for the example servers (HTTP/1.1, RESP2): chapter 12.
-pub mod proto;
 #[cfg(unix)]
-pub mod reactor;
+mod reactor;
 mod server;
+mod shared;
 mod sync;
-pub mod threads;
+mod threads;
 
-pub use addr::{ListenAddr, Network};
-pub use api::{Action, Addr, Backend, Config, Events, LoadBalance, Options, ServerInfo, Stream};
+pub use api::{Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream};
 pub use conn::{Conn, Waker};
+pub use events::Events;
 pub use input_stream::InputStream;
-pub use server::{Server, Stopper};
+pub use server::Server;
+pub use shared::Stopper;
+
+/// What this crate's own tests reach inside the library (chapter 11's loom
+/// models and property tests): not part of the API, and free to change.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::addr::{is_true, ListenAddr, Network, Target};
+    #[cfg(all(unix, loom))]
+    pub use crate::notes::Bug;
+    #[cfg(unix)]
+    pub use crate::notes::{NoteQueue, Signal, Wakeups};
+    #[cfg(unix)]
+    pub use crate::reactor::balance::may_accept;
+    #[cfg(unix)]
+    pub use crate::reactor::note::{wake_target, Note};
+}
 
 // ANCHOR: serve
 /// Binds `addrs` with the default [`Config`] (one loop) and serves `events`

@@ -1,6 +1,6 @@
-//! The server you use, [`Server`], and its [`Stopper`]: one face over the
-//! two implementations, the reactor (chapters 3 to 8) and the thread-based
-//! variant (chapter 9).
+//! The server you use, [`Server`]: one face over the engines, the reactor
+//! (chapters 3 to 8) and the thread-based variant (chapter 9). This is the
+//! one file that names every engine; adding one adds an arm to `Imp`.
 //!
 //! Chapter 9, "The thread-based variant", explains the choice. It mirrors
 //! the top of evio's `Serve` (`evio.go`), which looks at every address's
@@ -11,9 +11,11 @@
 use std::io;
 
 use crate::addr::ListenAddr;
-use crate::api::{Backend, Config, Events, ServerInfo};
+use crate::api::{Backend, Config, ServerInfo};
+use crate::events::Events;
 #[cfg(unix)]
 use crate::reactor;
+use crate::shared::Stopper;
 use crate::threads;
 
 /// A bound server, ready to run: the reactor or the thread-based variant,
@@ -22,36 +24,11 @@ pub struct Server {
     imp: Imp,
 }
 
+/// The engine behind a [`Server`].
 enum Imp {
     #[cfg(unix)]
     Reactor(reactor::Server),
     Threads(threads::Server),
-}
-
-/// Stops a running server from any thread; cheap to clone.
-#[derive(Clone)]
-pub struct Stopper {
-    imp: StopImp,
-}
-
-#[derive(Clone)]
-enum StopImp {
-    #[cfg(unix)]
-    Reactor(reactor::Stopper),
-    Threads(threads::Stopper),
-}
-
-impl Stopper {
-    /// Asks every loop to stop. The server's `run` returns once all loops
-    /// have ended and closed their connections. Stopping a server that has
-    /// already stopped does nothing.
-    pub fn stop(&self) {
-        match &self.imp {
-            #[cfg(unix)]
-            StopImp::Reactor(s) => s.stop(),
-            StopImp::Threads(s) => s.stop(),
-        }
-    }
 }
 
 // ANCHOR: choose
@@ -101,12 +78,11 @@ impl Server {
 
     /// A handle that stops this server from any thread.
     pub fn stopper(&self) -> Stopper {
-        let imp = match &self.imp {
+        match &self.imp {
             #[cfg(unix)]
-            Imp::Reactor(s) => StopImp::Reactor(s.stopper()),
-            Imp::Threads(s) => StopImp::Threads(s.stopper()),
-        };
-        Stopper { imp }
+            Imp::Reactor(s) => s.stopper(),
+            Imp::Threads(s) => s.stopper(),
+        }
     }
 
     /// Calls `serving`, then serves until a callback returns `Shutdown` or a

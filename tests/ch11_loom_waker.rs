@@ -16,8 +16,8 @@ mod ch11_loom_common;
 use std::os::fd::RawFd;
 
 use ch11_loom_common::{expect_failure, explore, trace, NoSignal};
-use evio::notes::NoteQueue;
-use evio::reactor::conn::{wake_target, Note};
+use evio::internals::NoteQueue;
+use evio::internals::{wake_target, Note};
 use loom::sync::Arc;
 use loom::thread;
 

@@ -10,7 +10,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use evio::addr::{ListenAddr, Network, Target};
+use evio::internals::{ListenAddr, Network, Target};
 use evio::InputStream;
 
 /// Failing cases go to `proptest-regressions/ch11_properties.txt`, next to
@@ -28,7 +28,7 @@ fn config() -> ProptestConfig {
 #[cfg(unix)]
 mod balance {
     use super::*;
-    use evio::reactor::balance::may_accept;
+    use evio::internals::may_accept;
     use evio::LoadBalance;
 
     proptest! {

@@ -122,7 +122,7 @@ impl Flags {
     pub fn on(&self, name: &str) -> bool {
         self.values
             .get(name)
-            .is_some_and(|v| evio::addr::is_true(v))
+            .is_some_and(|v| evio::internals::is_true(v))
     }
 }
 

@@ -20,8 +20,9 @@
 
 use std::io;
 
-use super::conn::Conn;
-use crate::api::{Action, Events};
+use crate::api::Action;
+use crate::conn::Conn;
+use crate::events::Events;
 use crate::poll::{Interest, Poll};
 
 /// A fully written output buffer with at most this much capacity is kept for
@@ -35,14 +36,14 @@ pub const KEEP_OUTPUT_CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub struct ConnState {
     /// The open step has run.
-    pub opened: bool,
+    pub(crate) opened: bool,
     /// Output not yet written: `out[written..]`.
     out: Vec<u8>,
     written: usize,
     /// The action to perform once the output is written.
-    pub action: Action,
+    pub(crate) action: Action,
     /// What the poller is watching this connection for.
-    pub interest: Interest,
+    pub(crate) interest: Interest,
 }
 // ANCHOR_END: conn_state
 

@@ -1,22 +1,27 @@
-//! A state-machine test of one connection's dispatch (chapter 11, "Testing
-//! what is hard to test").
+//! A state-machine test of one connection's life in the reactor's loop
+//! (chapter 11, "Testing what is hard to test").
 //!
 //! proptest makes up sequences of [`Op`]s (the kernel reports the socket
 //! ready, the socket takes some bytes or none, the peer sends, closes or
-//! resets, the handler's next answer, a wake-up), runs each through the
-//! *real* [`dispatch::ready`] and [`dispatch::wake`] with a fake socket and a
-//! fake poller, carries out each [`Outcome`] the way `Loop::finish` does,
-//! and after every step compares the result with a small reference
-//! [`Model`] written from evio's rules (`loopRun`, `loopOpened`, `loopWrite`,
-//! `loopAction`, `loopRead`, `loopWake` in `evio_unix.go`) and checks the
-//! invariants in [`check`]. A failing sequence is shrunk to a minimal one,
-//! and its seed saved in `proptest-regressions/reactor/dispatch_model.txt`,
-//! which every later run replays first.
+//! resets, the handler's next answer, a wake-up), and runs each through the
+//! *real* loop (`event_loop.rs`): [`Loop::admit`] takes the connection in as
+//! an accept does, [`Loop::ready`] and [`Loop::wake`] run the dispatch
+//! (`dispatch.rs`) and carry out its outcome with the loop's own `finish`,
+//! `close` and `detach`, and [`Loop::close_all`] ends it as a stopping loop
+//! does. Only the socket and the poller are fakes. After every step the
+//! result is compared with a small reference [`Model`] written from evio's
+//! rules (`loopRun`, `loopOpened`, `loopWrite`, `loopAction`, `loopRead`,
+//! `loopWake`, `loopCloseConn`, `loopDetachConn` in `evio_unix.go`) and
+//! checked against the invariants in [`check`]. A failing sequence is shrunk
+//! to a minimal one, and its seed saved in
+//! `proptest-regressions/reactor/dispatch_model.txt`, which every later run
+//! replays first.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,14 +29,20 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
-use super::conn::{Conn, Kind, WakeVia};
-use super::dispatch::{self, ConnIo, ConnState, Outcome};
-use crate::api::{Action, Events, Options};
+use super::dispatch::ConnIo;
+use super::event_loop::{Loop, Socket};
+use super::Shared;
+use crate::api::{Action, Flow, LoadBalance, Options, Stream};
+use crate::conn::{Conn, Ends};
+use crate::events::Events;
 use crate::notes::{NoteQueue, Signal};
 use crate::poll::{Event, Interest, Poll};
+use crate::shared::Sock;
 
 /// The connection's fd, as the fake poller knows it.
 const FD: RawFd = 7;
+/// The id the loop gives its first connection.
+const ID: u64 = 1;
 /// The loop's read buffer: small, so that input is read in several pieces.
 const READ_BUFFER: usize = 8;
 
@@ -39,7 +50,7 @@ const READ_BUFFER: usize = 8;
 /// One thing that happens to the connection or around it.
 #[derive(Clone)]
 enum Op {
-    /// The kernel reports the socket ready: the loop calls `dispatch::ready`.
+    /// The kernel reports the socket ready: the loop's `ready`.
     Ready,
     /// The socket now takes this many bytes before it says EAGAIN (0: full).
     Room(usize),
@@ -51,7 +62,7 @@ enum Op {
     PeerReset,
     /// The handler's answer to its next `opened` or `data` call.
     Answer(Vec<u8>, Action),
-    /// A wake note for this connection: the loop calls `dispatch::wake`.
+    /// A wake note for this connection: the loop's `wake`.
     Wake,
     /// The next `epoll_ctl` fails (ENOMEM).
     CtlFails,
@@ -98,9 +109,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 // ANCHOR_END: strategy
 
-/// The socket, as the dispatch sees it (`ConnIo`) and as the peer sees it.
+/// The peer's end of the fake socket, and what the kernel knows of it.
 #[derive(Default)]
-struct FakeSocket {
+struct Wire {
     /// Sent by the peer, not read yet.
     inbound: VecDeque<u8>,
     peer_closed: bool,
@@ -112,44 +123,96 @@ struct FakeSocket {
     reads: usize,
 }
 
+/// What the fake poller holds for the one fd.
+#[derive(Default)]
+struct Registration {
+    registered: Option<Interest>,
+    fail_next: bool,
+}
+
+/// The socket, as the loop owns it: the dispatch reads and writes through
+/// it ([`ConnIo`]); dropping it is closing the fd, which removes it from
+/// the poller, as closing does in the kernel.
+struct FakeSocket {
+    wire: Arc<Mutex<Wire>>,
+    reg: Arc<Mutex<Registration>>,
+    /// Handed to `detached`: the fd stays open, and registered unless the
+    /// loop deleted it.
+    handed_over: bool,
+}
+
 impl ConnIo for FakeSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reads += 1;
-        if self.reset {
+        let mut w = self.wire.lock().unwrap();
+        w.reads += 1;
+        if w.reset {
             return Err(io::ErrorKind::ConnectionReset.into());
         }
-        if self.inbound.is_empty() {
-            return match self.peer_closed {
+        if w.inbound.is_empty() {
+            return match w.peer_closed {
                 true => Ok(0),
                 false => Err(io::ErrorKind::WouldBlock.into()),
             };
         }
-        let n = buf.len().min(self.inbound.len());
-        for (b, byte) in buf.iter_mut().zip(self.inbound.drain(..n)) {
+        let n = buf.len().min(w.inbound.len());
+        for (b, byte) in buf.iter_mut().zip(w.inbound.drain(..n)) {
             *b = byte;
         }
         Ok(n)
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.reset {
+        let mut w = self.wire.lock().unwrap();
+        if w.reset {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        if self.room == 0 {
+        if w.room == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = buf.len().min(self.room);
-        self.room -= n;
-        self.received.extend_from_slice(&buf[..n]);
+        let n = buf.len().min(w.room);
+        w.room -= n;
+        w.received.extend_from_slice(&buf[..n]);
         Ok(n)
     }
 }
 
+impl From<Sock> for FakeSocket {
+    fn from(_: Sock) -> Self {
+        unreachable!("the model's loop has no listener to accept from")
+    }
+}
+
+impl Socket for FakeSocket {
+    fn fd(&self) -> RawFd {
+        FD
+    }
+
+    fn ends(&self) -> Ends {
+        Ends::Fd { unix: false }
+    }
+
+    fn set_blocking(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A real stream for `detached`, unrelated to the fake.
+    fn into_stream(mut self) -> Stream {
+        self.handed_over = true;
+        Stream::Unix(UnixStream::pair().expect("socketpair").0)
+    }
+}
+
+impl Drop for FakeSocket {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            self.reg.lock().unwrap().registered = None;
+        }
+    }
+}
+
 /// A poller that only remembers what the connection is registered for.
-#[derive(Default)]
 struct FakePoll {
-    registered: Option<Interest>,
-    fail_next: bool,
+    reg: Arc<Mutex<Registration>>,
 }
 
 struct NoSignal;
@@ -164,7 +227,9 @@ impl Poll for FakePoll {
     type Signal = NoSignal;
 
     fn new() -> io::Result<Self> {
-        Ok(FakePoll::default())
+        Ok(FakePoll {
+            reg: Arc::default(),
+        })
     }
 
     fn signal(&self) -> NoSignal {
@@ -172,28 +237,31 @@ impl Poll for FakePoll {
     }
 
     fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        assert_eq!((fd, self.registered), (FD, None), "add twice");
-        self.registered = Some(interest);
+        let mut reg = self.reg.lock().unwrap();
+        assert_eq!((fd, reg.registered), (FD, None), "add twice");
+        reg.registered = Some(interest);
         Ok(())
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        assert!(fd == FD && self.registered.is_some(), "modify unregistered");
-        if std::mem::take(&mut self.fail_next) {
+        let mut reg = self.reg.lock().unwrap();
+        assert!(fd == FD && reg.registered.is_some(), "modify unregistered");
+        if std::mem::take(&mut reg.fail_next) {
             return Err(io::Error::from_raw_os_error(libc::ENOMEM));
         }
-        self.registered = Some(interest);
+        reg.registered = Some(interest);
         Ok(())
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
-        assert!(fd == FD && self.registered.is_some(), "delete unregistered");
-        self.registered = None;
+        let mut reg = self.reg.lock().unwrap();
+        assert!(fd == FD && reg.registered.is_some(), "delete unregistered");
+        reg.registered = None;
         Ok(())
     }
 
     fn wait(&mut self, _: &mut Vec<Event>, _: Option<Duration>) -> io::Result<()> {
-        unreachable!("the test calls the dispatch directly")
+        unreachable!("the test calls the loop's steps directly")
     }
 }
 
@@ -209,15 +277,41 @@ enum Call {
 }
 
 /// The handler: answers from a script, and logs every call.
-#[derive(Default)]
 struct Handler {
     answers: Mutex<VecDeque<(Vec<u8>, Action)>>,
     calls: Mutex<Vec<Call>>,
     /// Every byte any callback produced, in order.
     produced: Mutex<Vec<u8>>,
+    /// The peer's end, to see what it has received when an action runs.
+    wire: Arc<Mutex<Wire>>,
+    /// Set if an action ran while output produced before it was unsent.
+    acted_early: Mutex<Option<String>>,
+    /// The server is ending: `close_all` may close with output unsent.
+    ending: Mutex<bool>,
 }
 
 impl Handler {
+    fn new(wire: Arc<Mutex<Wire>>) -> Self {
+        Handler {
+            answers: Mutex::default(),
+            calls: Mutex::default(),
+            produced: Mutex::default(),
+            wire,
+            acted_early: Mutex::default(),
+            ending: Mutex::default(),
+        }
+    }
+
+    /// An action (Close, Detach or Shutdown) is being carried out: all the
+    /// output produced before it must have reached the peer.
+    fn acting(&self, what: &str) {
+        let sent = self.wire.lock().unwrap().received.len();
+        let produced = self.produced.lock().unwrap().len();
+        if sent != produced && !*self.ending.lock().unwrap() {
+            *self.acted_early.lock().unwrap() = Some(format!("{what} with output unsent"));
+        }
+    }
+
     fn answer(&self, call: Call, out: &mut Vec<u8>) -> Action {
         self.calls.lock().unwrap().push(call);
         let (bytes, action) = self.answers.lock().unwrap().pop_front().unwrap_or_default();
@@ -239,7 +333,18 @@ impl Events for Handler {
     }
 
     fn closed(&self, _: &mut Conn<()>, err: Option<io::Error>) -> Action {
+        // Close(None) comes from an action, or from a read of 0 bytes, which
+        // happens only with nothing pending.
+        if err.is_none() {
+            self.acting("close");
+        }
         self.calls.lock().unwrap().push(Call::Closed(err.is_some()));
+        Action::None
+    }
+
+    fn detached(&self, _: &mut Conn<()>, _: Stream) -> Action {
+        self.acting("detach");
+        self.calls.lock().unwrap().push(Call::Detached);
         Action::None
     }
 }
@@ -263,129 +368,102 @@ enum Rule {
     ForgetsPendingAction,
 }
 
-/// The system under test: the real dispatch, with fakes around it, and the
-/// loop's handling of each outcome.
-struct World {
-    events: Handler,
-    poll: FakePoll,
-    /// The loop's slot for the connection: `None` once it is gone.
-    slot: Option<(Conn<()>, ConnState)>,
-    sock: FakeSocket,
+/// The system under test: the real loop, holding one connection on a fake
+/// socket and a fake poller, and the handles the test reads them through.
+struct World<'a> {
+    lp: Loop<'a, Handler, FakePoll, FakeSocket>,
+    events: &'a Handler,
+    wire: Arc<Mutex<Wire>>,
+    reg: Arc<Mutex<Registration>>,
     status: Status,
-    /// Set if an action ran while output produced before it was unsent.
-    acted_early: Option<String>,
 }
 
-impl World {
-    fn new() -> Self {
+impl<'a> World<'a> {
+    fn new(events: &'a Handler, shared: &'a Shared) -> Self {
+        let (wire, reg) = (events.wire.clone(), Arc::default());
+        let poll = FakePoll { reg: Arc::clone(&reg) };
         let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
-        let mut poll = FakePoll::default();
-        // Accept: registered for read and write (`Loop::accept`).
-        poll.add(FD, Interest::READ_WRITE).unwrap();
+        let mut lp = Loop::new(0, poll, notes, shared, events);
+        lp.set_read_buffer(READ_BUFFER);
+        // As `Loop::accept` does with a new socket.
+        let sock = FakeSocket {
+            wire: wire.clone(),
+            reg: Arc::clone(&reg),
+            handed_over: false,
+        };
+        assert_eq!(lp.admit(sock, 0), Flow::Go);
         World {
-            events: Handler::default(),
-            poll,
-            slot: Some((
-                Conn::new(FD, 1, 0, Kind::Tcp, WakeVia::Notes(notes)),
-                ConnState::new(),
-            )),
-            sock: FakeSocket::default(),
+            lp,
+            events,
+            wire,
+            reg,
             status: Status::Open,
-            acted_early: None,
         }
     }
 
+    /// The loop's bookkeeping for the connection, while it holds it.
+    fn state(&self) -> Option<&super::dispatch::ConnState> {
+        self.lp.slot(FD).map(|slot| &slot.state)
+    }
+
     // ANCHOR: world_step
-    /// Applies one op: to the fakes, or through the real dispatch.
+    /// Applies one op: to the fakes, or through the real loop.
     fn step(&mut self, op: &Op) {
-        let outcome = match op {
-            Op::Ready | Op::Wake => self.dispatch(matches!(op, Op::Ready)),
+        let flow = match op {
+            // What the loop does when the kernel reports the fd, or a wake
+            // note names the connection (a gone one is looked up and not
+            // found, as in the server).
+            Op::Ready => self.lp.ready(FD),
+            Op::Wake => self.lp.wake(FD, ID),
             Op::Room(n) => {
-                self.sock.room = *n;
-                Outcome::Continue
+                self.wire.lock().unwrap().room = *n;
+                Flow::Go
             }
             Op::Send(bytes) => {
-                if !self.sock.peer_closed && !self.sock.reset {
-                    self.sock.inbound.extend(bytes);
+                let mut w = self.wire.lock().unwrap();
+                if !w.peer_closed && !w.reset {
+                    w.inbound.extend(bytes);
                 }
-                Outcome::Continue
+                Flow::Go
             }
             Op::PeerClose => {
-                self.sock.peer_closed = true;
-                Outcome::Continue
+                self.wire.lock().unwrap().peer_closed = true;
+                Flow::Go
             }
             Op::PeerReset => {
-                self.sock.reset = true;
-                Outcome::Continue
+                self.wire.lock().unwrap().reset = true;
+                Flow::Go
             }
             Op::Answer(bytes, action) => {
                 let answer = (bytes.clone(), *action);
                 self.events.answers.lock().unwrap().push_back(answer);
-                Outcome::Continue
+                Flow::Go
             }
             Op::CtlFails => {
-                self.poll.fail_next = true;
-                Outcome::Continue
+                self.reg.lock().unwrap().fail_next = true;
+                Flow::Go
             }
         };
-        // Close(None), Detach and Shutdown come from actions (or from a read
-        // of 0 bytes, which happens only with nothing pending).
-        if matches!(
-            outcome,
-            Outcome::Close(None) | Outcome::Detach | Outcome::Shutdown
-        ) {
-            let produced = self.events.produced.lock().unwrap();
-            if self.sock.received != *produced {
-                self.acted_early = Some(format!("{outcome:?} with output unsent"));
-            }
+        if flow == Flow::Stop {
+            // A `Shutdown`: the loop ends, and closes what it holds.
+            self.lp.close_all();
+            self.status = Status::Stopped;
+        } else if self.status == Status::Open && self.state().is_none() {
+            let detached = self.events.calls.lock().unwrap().last() == Some(&Call::Detached);
+            self.status = if detached {
+                Status::Detached
+            } else {
+                Status::Closed
+            };
         }
-        self.finish(outcome);
-    }
-
-    /// What the loop does when the kernel reports the fd (`ready`) or a wake
-    /// note names it: dispatch, if the connection is still there.
-    fn dispatch(&mut self, ready: bool) -> Outcome {
-        let Some((conn, state)) = &mut self.slot else {
-            return Outcome::Continue;
-        };
-        if ready {
-            let mut buf = [0; READ_BUFFER];
-            dispatch::ready(
-                &self.events,
-                &mut self.poll,
-                conn,
-                state,
-                &mut self.sock,
-                &mut buf,
-            )
-        } else {
-            dispatch::wake(&self.events, &mut self.poll, conn, state)
-        }
-    }
-
-    /// What `Loop::finish` does with an outcome.
-    fn finish(&mut self, outcome: Outcome) {
-        let (status, err) = match outcome {
-            Outcome::Continue => return,
-            Outcome::Close(err) => (Status::Closed, err),
-            // The loop ends, and `close_all` closes the connection.
-            Outcome::Shutdown => (Status::Stopped, None),
-            Outcome::Detach => {
-                self.slot = None;
-                self.poll.delete(FD).unwrap();
-                self.events.calls.lock().unwrap().push(Call::Detached);
-                self.status = Status::Detached;
-                return;
-            }
-        };
-        let (mut conn, _) = self.slot.take().expect("an outcome for a gone connection");
-        self.status = status;
-        // As `Loop::close`: `closed` first, while the socket is still open,
-        // then the close, which also removes the fd from epoll.
-        self.events.closed(&mut conn, err);
-        self.poll.registered = None;
     }
     // ANCHOR_END: world_step
+
+    /// The server ends: `close_all` closes what is still open.
+    fn end(&mut self) {
+        *self.events.ending.lock().unwrap() = true;
+        self.lp.close_all();
+    }
 }
 
 // ANCHOR: model
@@ -542,14 +620,16 @@ struct Before {
 fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<(), TestCaseError> {
     let produced = world.events.produced.lock().unwrap().clone();
     let calls = world.events.calls.lock().unwrap().clone();
-    let received = &world.sock.received;
+    let wire = world.wire.lock().unwrap();
+    let received = &wire.received;
+    let registered = world.reg.lock().unwrap().registered;
     // 1. The peer receives the outputs in order, none lost or doubled.
     prop_assert!(produced.starts_with(received), "received {received:?}");
-    if let Some((_, state)) = &world.slot {
+    if let Some(state) = world.state() {
         prop_assert_eq!([received, state.pending_output()].concat(), produced);
     }
     // 2. An action runs only after the output before it is written.
-    prop_assert_eq!(&world.acted_early, &None);
+    prop_assert_eq!(&*world.events.acted_early.lock().unwrap(), &None);
     // 3. `closed` (or `detached`) fires at most once, and is the last call;
     //    a connection that is gone sees no system call.
     if let Some(end) = calls
@@ -558,29 +638,29 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
     {
         prop_assert_eq!(end, calls.len() - 1, "a call after the end: {:?}", calls);
     }
-    prop_assert_eq!(world.slot.is_some(), world.status == Status::Open);
+    prop_assert_eq!(world.state().is_some(), world.status == Status::Open);
     if !before.open {
-        prop_assert_eq!(world.sock.reads, before.reads, "a read after the end");
+        prop_assert_eq!(wire.reads, before.reads, "a read after the end");
     }
     // 4. The registered interest is what the state demands, and what the
     //    dispatch believes is registered.
-    match &world.slot {
-        Some((_, s)) => {
+    match world.state() {
+        Some(s) => {
             let want = demanded(rule, s.opened, !s.pending_output().is_empty(), s.action);
-            prop_assert_eq!(world.poll.registered, Some(want), "state {:?}", s);
-            prop_assert_eq!(world.poll.registered, Some(s.interest));
+            prop_assert_eq!(registered, Some(want), "state {:?}", s);
+            prop_assert_eq!(registered, Some(s.interest));
         }
-        None => prop_assert_eq!(world.poll.registered, None),
+        None => prop_assert_eq!(registered, None),
     }
     // 5. No read while output is pending (evio's rule).
     if before.output_pending {
-        prop_assert_eq!(world.sock.reads, before.reads, "read with output pending");
+        prop_assert_eq!(wire.reads, before.reads, "read with output pending");
     }
     // And the dispatch did what the reference model says.
     prop_assert_eq!(world.status, model.status);
     prop_assert_eq!(&calls, &model.calls);
     prop_assert_eq!(received, &model.received);
-    if let Some((_, s)) = &world.slot {
+    if let Some(s) = world.state() {
         prop_assert_eq!((s.opened, s.action), (model.opened, model.action));
         prop_assert_eq!(s.pending_output(), &model.pending[..]);
     }
@@ -589,15 +669,18 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
 // ANCHOR_END: invariants
 
 // ANCHOR: run
-/// Runs `ops` through the real dispatch and the model, checking after each.
+/// Runs `ops` through the real loop and the model, checking after each.
 fn run(ops: &[Op], rule: Rule) -> Result<(), TestCaseError> {
-    let (mut world, mut model) = (World::new(), Model::new());
+    let events = Handler::new(Arc::default());
+    let shared = Shared::new(Vec::new(), Vec::new(), 1, LoadBalance::Random);
+    let (mut world, mut model) = (World::new(&events, &shared), Model::new());
     for (i, op) in ops.iter().enumerate() {
         let before = Before {
-            open: world.slot.is_some(),
-            output_pending: (world.slot.as_ref())
-                .is_some_and(|(_, s)| !s.pending_output().is_empty()),
-            reads: world.sock.reads,
+            open: world.state().is_some(),
+            output_pending: world
+                .state()
+                .is_some_and(|s| !s.pending_output().is_empty()),
+            reads: world.wire.lock().unwrap().reads,
         };
         world.step(op);
         model.step(op);
@@ -608,7 +691,7 @@ fn run(ops: &[Op], rule: Rule) -> Result<(), TestCaseError> {
     }
     // The server ends: `close_all` closes what is still open.
     if world.status == Status::Open {
-        world.finish(Outcome::Close(None));
+        world.end();
         model.close(false);
     }
     let calls = world.events.calls.lock().unwrap();

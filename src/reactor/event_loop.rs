@@ -7,65 +7,100 @@
 //! `loopDetachConn` (`evio_unix.go`).
 //!
 //! The loop owns its connections, in a table indexed by fd (evio uses a map),
-//! and carries out what the dispatch decides.
+//! and carries out what the dispatch decides. It is generic over the poller
+//! and over the connections' socket ([`Socket`]), so that chapter 11's
+//! state-machine test (`dispatch_model.rs`) drives this very code, with a
+//! fake socket and a fake poller, from accept to close or detach.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::balance;
-use super::conn::{Conn, Kind, Note, WakeVia};
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
-use super::listener::{Listener, Sock};
+use super::note::{wake_target, Note};
 use super::Shared;
-use crate::api::{Action, Events, Flow, LoadBalance};
+use crate::api::{Action, Flow, LoadBalance, Stream};
+use crate::conn::{Conn, Ends, Wake};
+use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
+use crate::shared::{self, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).
 const READ_BUFFER: usize = 64 * 1024;
 
+// ANCHOR: socket
+/// What the loop needs of a connection's socket: the two system calls of
+/// the dispatch ([`ConnIo`]), its fd, and what a detach does with it.
+/// [`Sock`] in the server; a fake in chapter 11's state-machine test.
+pub(crate) trait Socket: ConnIo + From<Sock> {
+    fn fd(&self) -> RawFd;
+    /// How the connection's [`Conn`] finds its addresses.
+    fn ends(&self) -> Ends;
+    /// Back to blocking mode, for `detached`.
+    fn set_blocking(&self) -> io::Result<()>;
+    /// The socket, as the std stream `detached` gets.
+    fn into_stream(self) -> Stream;
+}
+// ANCHOR_END: socket
+
 impl ConnIo for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::io::Read;
-        match self {
-            Sock::Tcp(s) => s.read(buf),
-            Sock::Unix(s) => s.read(buf),
-        }
+        Sock::read(self, buf)
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        use std::io::Write;
-        match self {
-            Sock::Tcp(s) => s.write(buf),
-            Sock::Unix(s) => s.write(buf),
+        Sock::write(self, buf)
+    }
+}
+
+impl Socket for Sock {
+    fn fd(&self) -> RawFd {
+        Sock::fd(self)
+    }
+
+    fn ends(&self) -> Ends {
+        Ends::Fd {
+            unix: self.is_unix(),
         }
+    }
+
+    fn set_blocking(&self) -> io::Result<()> {
+        self.set_nonblocking(false)
+    }
+
+    fn into_stream(self) -> Stream {
+        Sock::into_stream(self)
     }
 }
 
 /// A connection as the loop keeps it.
-struct Slot<C> {
-    conn: Conn<C>,
-    state: ConnState,
-    sock: Sock,
+pub(crate) struct Slot<C, S> {
+    pub(crate) conn: Conn<C>,
+    pub(crate) state: ConnState,
+    sock: S,
 }
 
 // ANCHOR: loop_struct
 /// One event loop and everything only it touches.
-pub(crate) struct Loop<'s, E: Events, P: Poll> {
+pub(crate) struct Loop<'s, E: Events, P: Poll, S = Sock> {
     idx: usize,
     poll: P,
     notes: Arc<NoteQueue<Note>>,
+    /// The same queue, as the wakers of this loop's connections hold it.
+    wake: Arc<dyn Wake>,
     shared: &'s Shared,
     events: &'s E,
     /// The read buffer, lent to `data` as `&[u8]`.
     buf: Vec<u8>,
     /// Connections by fd. Fds are small integers the kernel hands out
     /// lowest-first, so a vector is a dense, fast map.
-    slots: Vec<Option<Slot<E::Context>>>,
+    slots: Vec<Option<Slot<E::Context, S>>>,
     /// The id of the last connection accepted; ids are never reused.
     last_id: u64,
     /// Reply buffer for UDP datagrams.
@@ -75,14 +110,12 @@ pub(crate) struct Loop<'s, E: Events, P: Poll> {
 }
 // ANCHOR_END: loop_struct
 
-/// Opens `/dev/null` as a spare file descriptor.
+/// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
 fn open_spare() -> Option<OwnedFd> {
-    // SAFETY: a constant C string; the fd is owned at once.
-    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
-impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
+impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     pub(crate) fn new(
         idx: usize,
         poll: P,
@@ -93,6 +126,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
         Loop {
             idx,
             poll,
+            wake: notes.clone(),
             notes,
             shared,
             events,
@@ -152,7 +186,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
 
     // ANCHOR: loop_ready
     /// A ready fd: a listener if no connection has it, else dispatch.
-    fn ready(&mut self, fd: RawFd) -> Flow {
+    pub(crate) fn ready(&mut self, fd: RawFd) -> Flow {
         let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
             return match self.shared.listeners.iter().position(|l| l.fd() == fd) {
                 Some(i) => self.accept(i),
@@ -171,7 +205,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     }
 
     /// Carries out what the dispatch decided.
-    fn finish(&mut self, fd: RawFd, outcome: Outcome) -> Flow {
+    pub(crate) fn finish(&mut self, fd: RawFd, outcome: Outcome) -> Flow {
         match outcome {
             Outcome::Continue => Flow::Go,
             Outcome::Close(err) => self.close(fd, err),
@@ -184,9 +218,9 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     // ANCHOR: loop_wake
     /// A wake note: dispatch to `data` if the connection is still the one
     /// the waker was made for.
-    fn wake(&mut self, fd: RawFd, id: u64) -> Flow {
+    pub(crate) fn wake(&mut self, fd: RawFd, id: u64) -> Flow {
         // No slot, or another connection's (closed since, fd reused): drop it.
-        let Some(slot) = super::conn::wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
+        let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
             return Flow::Go;
         };
         let outcome = dispatch::wake(self.events, &mut self.poll, &mut slot.conn, &mut slot.state);
@@ -215,7 +249,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
         if let Listener::Udp(_) = listener {
             return self.udp_read(li);
         }
-        let sock = match listener.accept() {
+        let sock = match listener.accept_nonblocking() {
             Ok(sock) => sock,
             Err(e) => {
                 return match e.raw_os_error() {
@@ -231,23 +265,20 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
         if shared.balance == LoadBalance::RoundRobin {
             shared.turn.fetch_add(1, Ordering::SeqCst);
         }
+        self.admit(S::from(sock), li)
+    }
+
+    /// Takes a new connection into the loop: registered for read and write,
+    /// so that the next wait reports it writable and the open step runs
+    /// (evio's `AddReadWrite` in `loopAccept`).
+    pub(crate) fn admit(&mut self, sock: S, li: usize) -> Flow {
         let fd = sock.fd();
-        let kind = match sock {
-            Sock::Tcp(_) => Kind::Tcp,
-            Sock::Unix(_) => Kind::Unix,
-        };
         if let Err(e) = self.poll.add(fd, Interest::READ_WRITE) {
             return self.report(&e); // `sock` is dropped: the fd is closed
         }
-        shared.counts[self.idx].fetch_add(1, Ordering::SeqCst);
+        self.shared.counts[self.idx].fetch_add(1, Ordering::SeqCst);
         self.last_id += 1;
-        let conn = Conn::new(
-            fd,
-            self.last_id,
-            li,
-            kind,
-            WakeVia::Notes(self.notes.clone()),
-        );
+        let conn = Conn::new(fd, self.last_id, li, sock.ends(), Some(self.wake.clone()));
         if self.slots.len() <= fd as usize {
             self.slots.resize_with(fd as usize + 1, || None);
         }
@@ -269,7 +300,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     /// rather than a hang, and the loop goes on. (libev and Node do the same.)
     fn shed(&mut self, listener: &Listener) {
         self.spare = None;
-        if let Ok(sock) = listener.accept() {
+        if let Ok(sock) = listener.accept_nonblocking() {
             drop(sock);
         }
         self.spare = open_spare();
@@ -277,8 +308,8 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     // ANCHOR_END: shed
 
     // ANCHOR: udp
-    /// A datagram arrived (evio's `loopUDPRead`): one `data` call with a
-    /// throw-away `Conn`, its reply sent back with one `sendto`.
+    /// A datagram arrived (evio's `loopUDPRead`): read it, and hand it to
+    /// `shared::datagram`, which calls `data` and sends the reply.
     fn udp_read(&mut self, li: usize) -> Flow {
         let Listener::Udp(socket) = &self.shared.listeners[li] else {
             return Flow::Go;
@@ -288,33 +319,21 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Go,
             Err(e) => return self.report(&e),
         };
-        if n == 0 {
-            // An empty datagram would reach `data` as empty input, which
-            // means "woken". evio drops empty datagrams; so do we.
-            return Flow::Go;
-        }
         if self.shared.balance == LoadBalance::RoundRobin {
             self.shared.turn.fetch_add(1, Ordering::SeqCst);
         }
-        // The bound address, known since `bind`: no `getsockname` per datagram.
-        let local = self.shared.addrs[li].socket_addr().unwrap_or(remote);
-        let kind = Kind::Udp { local, remote };
-        let mut conn: Conn<E::Context> = Conn::new(
-            socket.as_raw_fd(),
-            0,
+        let local = self.shared.addrs[li].socket_addr();
+        let (fd, input) = (socket.as_raw_fd(), &self.buf[..n]);
+        let action = shared::datagram(
+            self.events,
+            socket,
+            fd,
             li,
-            kind,
-            WakeVia::Notes(self.notes.clone()),
+            local,
+            remote,
+            input,
+            &mut self.udp_out,
         );
-        self.udp_out.clear();
-        let action = self
-            .events
-            .data(&mut conn, &self.buf[..n], &mut self.udp_out);
-        if !self.udp_out.is_empty() {
-            self.events.pre_write();
-            // A datagram that cannot be sent is dropped, as UDP allows.
-            let _ = socket.send_to(&self.udp_out, remote);
-        }
         Flow::after(action)
     }
     // ANCHOR_END: udp
@@ -323,7 +342,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     // ANCHOR: close_conn
     /// Closes a connection (evio's `loopCloseConn`). Closing the fd also
     /// removes it from epoll, so no `epoll_ctl` is needed.
-    fn close(&mut self, fd: RawFd, err: Option<io::Error>) -> Flow {
+    pub(crate) fn close(&mut self, fd: RawFd, err: Option<io::Error>) -> Flow {
         let Some(Slot { mut conn, sock, .. }) = self.slots[fd as usize].take() else {
             return Flow::Go;
         };
@@ -345,10 +364,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
             return Flow::Go;
         };
         self.shared.counts[self.idx].fetch_sub(1, Ordering::SeqCst);
-        let blocking = match &sock {
-            Sock::Tcp(s) => s.set_nonblocking(false),
-            Sock::Unix(s) => s.set_nonblocking(false),
-        };
+        let blocking = sock.set_blocking();
         let _ = self.poll.delete(fd);
         let action = match blocking {
             Ok(()) => self.events.detached(&mut conn, sock.into_stream()),
@@ -361,7 +377,7 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
 
     // ANCHOR: close_all
     /// Closes every connection at the end; each gets `closed`.
-    fn close_all(&mut self) {
+    pub(crate) fn close_all(&mut self) {
         for fd in 0..self.slots.len() {
             if self.slots[fd].is_some() {
                 self.close(fd as RawFd, None);
@@ -370,4 +386,18 @@ impl<'s, E: Events, P: Poll> Loop<'s, E, P> {
     }
     // ANCHOR_END: close_all
     // ANCHOR_END: close
+
+    /// Reads at most `n` bytes at a time: chapter 11's state-machine test
+    /// makes input arrive in several pieces this way.
+    #[cfg(test)]
+    pub(crate) fn set_read_buffer(&mut self, n: usize) {
+        self.buf.truncate(n);
+    }
+
+    /// The loop's bookkeeping for the connection at `fd`, if it holds one:
+    /// for chapter 11's state-machine test.
+    #[cfg(test)]
+    pub(crate) fn slot(&self, fd: RawFd) -> Option<&Slot<E::Context, S>> {
+        self.slots.get(fd as usize)?.as_ref()
+    }
 }

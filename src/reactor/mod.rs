@@ -1,5 +1,5 @@
-//! The reactor: a [`Server`] binds its addresses, makes its loops, runs them
-//! on threads, and stops them all when one ends.
+//! The reactor engine: a [`Server`] binds its addresses, makes its loops'
+//! pollers, runs the loops on threads, and stops them all when one ends.
 //!
 //! Chapter 5, "The loop and its dispatch", explains this file, and chapter 8
 //! the shutdown. It mirrors evio's `serve` (`evio_unix.go`), with two
@@ -9,31 +9,34 @@
 //!
 //! | file | holds | evio |
 //! |---|---|---|
-//! | `listener.rs` | non-blocking listeners (bound by `src/listener.rs`), `accept4` | `Serve`, `loopAccept` |
 //! | `balance.rs` | which loop accepts | top of `loopAccept` |
-//! | `conn.rs` | the notes, the wake rule ([`Conn`](conn::Conn) and [`Waker`](conn::Waker) are in `src/conn.rs`) | `conn`, `Wake` |
+//! | `note.rs` | the notes, how a wake becomes one, the wake rule | `loopNote`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
+//! | `dispatch_model.rs` | chapter 11's state-machine test of the loop (tests only) | none |
+//!
+//! The listeners, the sockets and the threads the loops run on are the same
+//! for every engine: `src/shared/`.
 
-pub mod balance;
-pub mod conn;
-pub mod dispatch;
+pub(crate) mod balance;
+pub(crate) mod dispatch;
 #[cfg(all(test, not(loom)))]
 mod dispatch_model;
 mod event_loop;
-mod listener;
+pub(crate) mod note;
 
 use std::io;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Addr, Config, Events, LoadBalance, ServerInfo};
+use crate::api::{Action, Addr, Config, LoadBalance, ServerInfo};
+use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Interest, Poll};
-use conn::Note;
+use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
 use event_loop::Loop;
-use listener::Listener;
+use note::Note;
 
 /// What all loops of a server share.
 pub(crate) struct Shared {
@@ -60,19 +63,30 @@ pub struct Server {
 }
 // ANCHOR_END: server
 
-// ANCHOR: stopper
-/// Stops a running server from any thread; cheap to clone.
-#[derive(Clone)]
-pub struct Stopper {
-    notes: Vec<Arc<NoteQueue<Note>>>,
+impl Shared {
+    pub(crate) fn new(
+        listeners: Vec<Listener>,
+        addrs: Vec<Addr>,
+        loops: usize,
+        balance: LoadBalance,
+    ) -> Shared {
+        Shared {
+            listeners,
+            addrs,
+            counts: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            turn: AtomicUsize::new(0),
+            balance,
+        }
+    }
 }
 
-impl Stopper {
-    /// Sends every loop a stop note. The server's `run` returns once all
-    /// loops have ended and closed their connections. Stopping a server that
-    /// has already stopped does nothing.
-    pub fn stop(&self) {
-        for q in &self.notes {
+// ANCHOR: stopper
+/// Stopping the reactor: a stop note for every loop.
+struct StopNotes(Vec<Arc<NoteQueue<Note>>>);
+
+impl Stop for StopNotes {
+    fn stop(&self) {
+        for q in &self.0 {
             let _ = q.add(Note::Stop);
         }
     }
@@ -85,7 +99,10 @@ impl Server {
     /// first) and makes the loops' pollers. All that can fail at start
     /// fails here, before any callback runs.
     pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
-        let (listeners, addrs) = listener::bind_all(addrs)?;
+        let (listeners, addrs) = Listener::bind_all(addrs)?;
+        for l in &listeners {
+            l.set_nonblocking()?;
+        }
         let num_loops = config.num_loops();
         let mut polls = Vec::with_capacity(num_loops);
         let mut notes = Vec::with_capacity(num_loops);
@@ -117,9 +134,7 @@ impl Server {
 
     /// A handle that stops this server from any thread.
     pub fn stopper(&self) -> Stopper {
-        Stopper {
-            notes: self.notes.clone(),
-        }
+        Stopper::new(StopNotes(self.notes.clone()))
     }
 
     // ANCHOR: run
@@ -130,43 +145,19 @@ impl Server {
         if events.serving(&self.info) == Action::Shutdown {
             return Ok(());
         }
-        let shared = Shared {
-            counts: self.polls.iter().map(|_| AtomicUsize::new(0)).collect(),
-            listeners: self.listeners,
-            addrs: self.info.addrs,
-            turn: AtomicUsize::new(0),
-            balance: self.balance,
+        let loops = self.polls.len();
+        let shared = Shared::new(self.listeners, self.info.addrs, loops, self.balance);
+        let stopper = Stopper::new(StopNotes(self.notes.clone()));
+        let items = self.polls.into_iter().zip(self.notes).collect();
+        let run = |idx, (poll, notes), _: &Report| {
+            Loop::<E, AnyPoll>::new(idx, poll, notes, &shared, events).run()
         };
-        let stopper = Stopper { notes: self.notes };
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::scope(|scope| {
-            for (idx, poll) in self.polls.into_iter().enumerate() {
-                let (done, notes, shared) = (done_tx.clone(), stopper.notes[idx].clone(), &shared);
-                std::thread::Builder::new()
-                    .name(format!("evio-loop-{idx}"))
-                    .spawn_scoped(scope, move || {
-                        let run = || Loop::new(idx, poll, notes, shared, events).run();
-                        // A panicking callback ends the server with an error
-                        // rather than leaving the other loops running forever.
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                            .unwrap_or_else(|_| {
-                                Err(io::Error::other(format!("loop {idx} panicked")))
-                            });
-                        let _ = done.send(result);
-                    })
-                    .expect("spawn loop thread");
-            }
-            drop(done_tx);
+        run_loops(items, run, |reports| {
             // The first loop to end ends them all (evio signals its main
             // goroutine the same way).
-            let mut result = done_rx.recv().unwrap_or(Ok(()));
+            let first = reports.first();
             stopper.stop();
-            for other in done_rx {
-                if result.is_ok() {
-                    result = other;
-                }
-            }
-            result
+            first.and(reports.rest())
         })
     }
     // ANCHOR_END: run

@@ -20,11 +20,13 @@ use std::io;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use super::listener::{Listener, NewConn, Sock};
+use super::listener::NewConn;
 use super::reader::Reader;
 use super::{Msg, Shared};
-use crate::api::{Action, Events, Flow};
-use crate::conn::{Conn, Kind, WakeVia};
+use crate::api::{Action, Flow};
+use crate::conn::{Conn, Ends, Peer, Wake};
+use crate::events::Events;
+use crate::shared::{self, Listener, Report, Sock};
 
 /// A loop's output buffer is kept for the next reply while its capacity is
 /// at most this; a bigger one (after a big reply) is freed.
@@ -47,8 +49,8 @@ struct Slot<C> {
 pub(crate) struct Loop<'s, E: Events> {
     idx: usize,
     rx: mpsc::Receiver<Msg>,
-    /// Our own channel's sending end, for the wakers of our connections.
-    tx: mpsc::Sender<Msg>,
+    /// Our own channel's sending end, as the wakers of our connections hold it.
+    wake: Arc<dyn Wake>,
     shared: &'s Shared,
     events: &'s E,
     /// Connections by id (ids are unique in the server).
@@ -67,7 +69,7 @@ impl<'s, E: Events> Loop<'s, E> {
         Loop {
             idx,
             rx,
-            tx: shared.loops[idx].clone(),
+            wake: Arc::new(shared.loops[idx].clone()),
             shared,
             events,
             conns: HashMap::new(),
@@ -77,12 +79,12 @@ impl<'s, E: Events> Loop<'s, E> {
 
     // ANCHOR: run
     /// Serves until a stop message or a `Shutdown`, closes every connection,
-    /// reports to `Server::run` on `done`, then drops whatever still arrives
-    /// until `Exit` (evio's `stdloopEgress`).
-    pub(crate) fn run(mut self, done: mpsc::Sender<io::Result<()>>) {
+    /// reports to `Server::run`, then drops whatever still arrives until
+    /// `Exit` (evio's `stdloopEgress`).
+    pub(crate) fn run(mut self, report: &Report) {
         let exit = self.serve();
         self.close_all();
-        let _ = done.send(Ok(()));
+        report.send(Ok(()));
         if exit {
             return;
         }
@@ -155,8 +157,8 @@ impl<'s, E: Events> Loop<'s, E> {
             sock,
             reader,
         } = new;
-        let kind = Kind::Stream(sock.clone());
-        let conn = Conn::new(sock.fd(), id, li, kind, WakeVia::Channel(self.tx.clone()));
+        let ends = Ends::Socket(sock.clone());
+        let conn = Conn::new(sock.fd(), id, li, ends, Some(self.wake.clone()));
         let slot = Slot {
             conn,
             sock,
@@ -257,28 +259,25 @@ impl<'s, E: Events> Loop<'s, E> {
         self.close(id, err)
     }
 
-    /// A datagram (evio's `stdloopReadUDP`): one `data` call with a
-    /// throw-away `Conn`, its reply sent back with one `send_to`.
+    /// A datagram (evio's `stdloopReadUDP`): `shared::datagram` calls
+    /// `data` and sends the reply.
     fn datagram(&mut self, li: usize, from: std::net::SocketAddr, data: &[u8]) -> Flow {
         let Listener::Udp(socket) = &self.shared.listeners[li] else {
             return Flow::Go;
         };
-        let local = self.shared.addrs[li].socket_addr().unwrap_or(from);
-        let kind = Kind::Udp {
-            local,
-            remote: from,
-        };
+        let local = self.shared.addrs[li].socket_addr();
         let fd = udp_fd(socket);
-        let mut conn: Conn<E::Context> =
-            Conn::new(fd, 0, li, kind, WakeVia::Channel(self.tx.clone()));
-        self.out.clear();
-        let action = self.events.data(&mut conn, data, &mut self.out);
-        if !self.out.is_empty() {
-            self.events.pre_write();
-            // A datagram that cannot be sent is dropped, as UDP allows.
-            let _ = socket.send_to(&self.out, from);
-        }
-        Flow::after(action)
+        let out = &mut self.out;
+        Flow::after(shared::datagram(
+            self.events,
+            socket,
+            fd,
+            li,
+            local,
+            from,
+            data,
+            out,
+        ))
     }
 
     // ANCHOR: close
@@ -323,7 +322,7 @@ impl<'s, E: Events> Loop<'s, E> {
         }
         // `detached` may still ask for the addresses: read them now, and
         // let go of the conn's handle on the socket.
-        conn.kind = Kind::Known {
+        conn.ends = Ends::Known {
             local: sock.local_addr().ok(),
             remote: sock.peer_addr().ok(),
         };

@@ -5,25 +5,19 @@
 //! in `accept`, that hands each new connection to a loop. Unlike evio's, it
 //! asks the [`Balancer`](super::balance::Balancer) which loop (evio always
 //! takes turns), starts the connection's reader thread itself, so that the
-//! loop never pays for a thread spawn, and it can be stopped: see `poke`.
+//! loop never pays for a thread spawn, and it can be stopped: see `Listener::poke` in `src/shared/listener.rs`.
 //!
-//! The listeners are bound by `src/listener.rs`, as the reactor's are, and
-//! stay blocking, as std makes them: nothing here polls.
+//! The listeners are bound by `src/shared/listener.rs`, as the reactor's
+//! are, and stay blocking, as std makes them: nothing here polls.
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(unix)]
-use std::os::unix::net::UnixStream;
-
 use super::reader::Reader;
 use super::{Msg, Shared};
-use crate::api::{Addr, Stream};
-use crate::conn::SockFd;
-pub(crate) use crate::listener::Listener;
+use crate::shared::{Listener, Sock};
 
 /// The size of a UDP thread's receive buffer: the largest datagram.
 const DATAGRAM: usize = 64 * 1024;
@@ -34,18 +28,6 @@ const DATAGRAM: usize = 64 * 1024;
 /// chapter 6).
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
-/// An accepted connection's socket, shared by its loop and its reader.
-///
-/// std implements `Read` and `Write` for `&TcpStream` and `&UnixStream`:
-/// the reader thread reads and the loop writes through the *same*
-/// descriptor, no `dup` needed, each holding an `Arc<Sock>`.
-#[derive(Debug)]
-pub(crate) enum Sock {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(UnixStream),
-}
-
 /// A connection on its way from the accept thread to its loop.
 pub(crate) struct NewConn {
     pub(crate) id: u64,
@@ -54,136 +36,6 @@ pub(crate) struct NewConn {
     pub(crate) sock: Arc<Sock>,
     /// Its reader thread, started and waiting for the loop's go-ahead.
     pub(crate) reader: Reader,
-}
-
-impl Sock {
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Sock::Tcp(s) => (&mut &*s).read(buf),
-            #[cfg(unix)]
-            Sock::Unix(s) => (&mut &*s).read(buf),
-        }
-    }
-
-    pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sock::Tcp(s) => (&mut &*s).write_all(buf),
-            #[cfg(unix)]
-            Sock::Unix(s) => (&mut &*s).write_all(buf),
-        }
-    }
-
-    /// Shuts both directions down: a read blocked in another thread returns
-    /// at once, and the peer sees end-of-file even while a descriptor is
-    /// still open. Errors (the peer has gone already) do not matter.
-    pub(crate) fn shutdown(&self) {
-        let _ = match self {
-            Sock::Tcp(s) => s.shutdown(Shutdown::Both),
-            #[cfg(unix)]
-            Sock::Unix(s) => s.shutdown(Shutdown::Both),
-        };
-    }
-
-    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
-        match self {
-            Sock::Tcp(s) => s.local_addr().map(Addr::Tcp),
-            #[cfg(unix)]
-            Sock::Unix(s) => s.local_addr().map(|a| unix_addr(&a)),
-        }
-    }
-
-    pub(crate) fn peer_addr(&self) -> io::Result<Addr> {
-        match self {
-            Sock::Tcp(s) => s.peer_addr().map(Addr::Tcp),
-            #[cfg(unix)]
-            Sock::Unix(s) => s.peer_addr().map(|a| unix_addr(&a)),
-        }
-    }
-
-    /// Applies TCP keep-alive; a unix socket has none. std has no
-    /// keep-alive call; socket2 has one on every OS. Best effort, as in evio.
-    pub(crate) fn set_keep_alive(&self, ka: &socket2::TcpKeepalive) {
-        match self {
-            Sock::Tcp(s) => {
-                let _ = socket2::SockRef::from(s).set_tcp_keepalive(ka);
-            }
-            #[cfg(unix)]
-            Sock::Unix(_) => {}
-        }
-    }
-
-    /// The socket, as the blocking stream `detached` gets.
-    pub(crate) fn into_stream(self) -> Stream {
-        match self {
-            Sock::Tcp(s) => Stream::Tcp(s),
-            #[cfg(unix)]
-            Sock::Unix(s) => Stream::Unix(s),
-        }
-    }
-
-    #[cfg(unix)]
-    pub(crate) fn fd(&self) -> SockFd {
-        use std::os::fd::AsRawFd;
-        match self {
-            Sock::Tcp(s) => s.as_raw_fd(),
-            Sock::Unix(s) => s.as_raw_fd(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub(crate) fn fd(&self) -> SockFd {}
-}
-
-#[cfg(unix)]
-fn unix_addr(a: &std::os::unix::net::SocketAddr) -> Addr {
-    // A client's end is unnamed: an empty path, as in the reactor.
-    Addr::Unix(a.as_pathname().map(Into::into).unwrap_or_default())
-}
-
-impl Listener {
-    /// Blocks until a connection arrives.
-    fn accept_blocking(&self) -> io::Result<Sock> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, _) = l.accept()?;
-                // Replies go out at once, as in the reactor (no Nagle).
-                let _ = s.set_nodelay(true);
-                Ok(Sock::Tcp(s))
-            }
-            #[cfg(unix)]
-            Listener::Unix(l, _) => Ok(Sock::Unix(l.accept()?.0)),
-            Listener::Udp(_) => Err(io::Error::other("accept on a UDP socket")),
-        }
-    }
-
-    // ANCHOR: poke
-    /// Wakes the thread blocked on this listener: a connection to it (or an
-    /// empty datagram), from a fresh socket that is dropped at once.
-    pub(crate) fn poke(&self) -> io::Result<()> {
-        // A listener bound to "any" is reached through the loopback address.
-        let reachable = |a: SocketAddr| match a.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, a.port()).into(),
-            IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, a.port()).into(),
-            _ => a,
-        };
-        match self {
-            Listener::Tcp(l) => {
-                let to = reachable(l.local_addr()?);
-                TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(drop)
-            }
-            Listener::Udp(s) => {
-                let to = reachable(s.local_addr()?);
-                let any: SocketAddr = match to {
-                    SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
-                    SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
-                };
-                UdpSocket::bind(any)?.send_to(&[], to).map(drop)
-            }
-            #[cfg(unix)]
-            Listener::Unix(_, path) => UnixStream::connect(path).map(drop),
-        }
-    }
-    // ANCHOR_END: poke
 }
 
 /// Starts the thread for listener `li`: accepting, or reading datagrams.
@@ -276,9 +128,7 @@ fn udp_run(li: usize, shared: &Shared) {
             return;
         }
         match got {
-            // An empty datagram would reach `data` as empty input, which
-            // means "woken": dropped, as the reactor and evio drop it.
-            Ok((0, _)) => {}
+            // An empty one too: `shared::datagram` drops it, for both engines.
             Ok((n, from)) => {
                 let idx = shared.balancer.choose(false);
                 let data = buf[..n].to_vec();

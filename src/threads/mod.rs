@@ -11,7 +11,7 @@
 //!
 //! | file | holds | evio |
 //! |---|---|---|
-//! | `listener.rs` | the accept (or UDP) thread, its wake-up (binding: `src/listener.rs`) | `stdlistenerRun` |
+//! | `listener.rs` | the accept (or UDP) thread (the listeners themselves: `src/shared/listener.rs`) | `stdlistenerRun` |
 //! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
 //! | `balance.rs` | which loop gets a connection | `atomic.AddUintptr(&s.accepted, 1)` |
 //! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
@@ -38,11 +38,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Addr, Config, Events, ServerInfo};
+use crate::api::{Action, Addr, Config, ServerInfo};
+use crate::conn::{SockFd, Wake};
+use crate::events::Events;
+use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
 use balance::Balancer;
 use event_loop::Loop;
-pub(crate) use listener::Sock;
-use listener::{Listener, NewConn};
+use listener::NewConn;
 
 // ANCHOR: msg
 /// Everything a loop thread learns, it learns from its channel: evio's
@@ -76,6 +78,17 @@ pub(crate) enum Msg {
 }
 // ANCHOR_END: msg
 
+// ANCHOR: wake
+/// A [`Waker`](crate::Waker) of the thread variant holds its loop's channel.
+/// A send fails only when the loop has ended: nobody to wake.
+impl Wake for mpsc::Sender<Msg> {
+    fn wake(&self, _fd: SockFd, id: u64) -> io::Result<()> {
+        let _ = self.send(Msg::Wake { id });
+        Ok(())
+    }
+}
+// ANCHOR_END: wake
+
 /// What the loops, the accept threads and the reader threads share.
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
@@ -101,16 +114,12 @@ pub struct Server {
     info: ServerInfo,
 }
 
-/// Stops a running thread-based server from any thread.
-#[derive(Clone)]
-pub struct Stopper {
-    loops: Vec<mpsc::Sender<Msg>>,
-}
+/// Stopping the thread variant: a stop message on every loop's channel.
+struct StopMsgs(Vec<mpsc::Sender<Msg>>);
 
-impl Stopper {
-    /// Sends every loop a stop message; a loop that has ended is skipped.
-    pub fn stop(&self) {
-        for tx in &self.loops {
+impl Stop for StopMsgs {
+    fn stop(&self) {
+        for tx in &self.0 {
             let _ = tx.send(Msg::Stop);
         }
     }
@@ -154,9 +163,7 @@ impl Server {
 
     /// A handle that stops this server from any thread.
     pub fn stopper(&self) -> Stopper {
-        Stopper {
-            loops: self.shared.loops.clone(),
-        }
+        Stopper::new(StopMsgs(self.shared.loops.clone()))
     }
 
     // ANCHOR: run
@@ -171,44 +178,26 @@ impl Server {
         let Server {
             shared, receivers, ..
         } = self;
-        let stopper = Stopper {
-            loops: shared.loops.clone(),
+        let stopper = Stopper::new(StopMsgs(shared.loops.clone()));
+        let run = |idx, rx, report: &Report| {
+            Loop::new(idx, rx, &shared, events).run(report);
+            Ok(())
         };
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::scope(|scope| {
-            for (idx, rx) in receivers.into_iter().enumerate() {
-                let (done, shared) = (done_tx.clone(), &*shared);
-                std::thread::Builder::new()
-                    .name(format!("evio-loop-{idx}"))
-                    .spawn_scoped(scope, move || {
-                        let run = || Loop::new(idx, rx, shared, events).run(done.clone());
-                        // A panicking callback ends the server with an error,
-                        // as in the reactor.
-                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
-                            let _ =
-                                done.send(Err(io::Error::other(format!("loop {idx} panicked"))));
-                        }
-                    })
-                    .expect("spawn loop thread");
-            }
-            drop(done_tx);
+        run_loops(receivers, run, |reports| {
             let mut acceptors = Vec::new();
-            let mut result = Ok(());
+            let mut started = Ok(());
             for li in 0..shared.listeners.len() {
                 match listener::spawn(li, shared.clone()) {
                     Ok(handle) => acceptors.push((li, handle)),
                     Err(e) => {
-                        result = Err(e);
+                        started = Err(e);
                         stopper.stop();
                         break;
                     }
                 }
             }
             // The first loop to end ends them all, as in the reactor.
-            let first = done_rx.recv().unwrap_or(Ok(()));
-            if result.is_ok() {
-                result = first;
-            }
+            let first = started.and(reports.first());
             // 1. Every loop stops serving and closes its connections.
             stopper.stop();
             // 2. The accept threads return; from now on nothing new arrives.
@@ -217,16 +206,11 @@ impl Server {
                 stop_acceptor(&shared.listeners[li], handle);
             }
             // 3. The loops close what the accept threads sent meanwhile, and
-            //    return. The scope joins them.
+            //    return. `run_loops` joins them.
             for tx in &shared.loops {
                 let _ = tx.send(Msg::Exit);
             }
-            for other in done_rx {
-                if result.is_ok() {
-                    result = other;
-                }
-            }
-            result
+            first.and(reports.rest())
         })
         // `shared` is dropped here, the accept threads' copies before it:
         // the listeners close, and a unix socket's file is removed.

@@ -17,7 +17,8 @@ use std::io;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::{Msg, Sock};
+use super::Msg;
+use crate::shared::Sock;
 
 /// The size of each reader's buffer: evio's 64 KiB.
 const READ_BUFFER: usize = 64 * 1024;

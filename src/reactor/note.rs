@@ -1,17 +1,19 @@
-//! What the reactor's loop needs about connections besides [`Conn`]: the
-//! notes other threads send it, and the rule that finds a wake's target.
+//! What other threads send a reactor loop: the [`Note`]s, how a [`Waker`]
+//! turns into one, and the rule that finds a wake's target.
 //!
-//! Chapter 4, "Wake-ups", explains this file. [`Conn`] and [`Waker`], which
-//! evio's `Conn` interface and its `conn` struct in `evio_unix.go` describe,
-//! live in `src/conn.rs`, because the thread-based variant (chapter 9) hands
-//! the very same types to your callbacks; they are re-exported here. A wake
-//! names the connection by fd *and* a per-loop id, so a wake for a connection
-//! that has closed cannot reach a new one that got the same fd.
+//! Chapter 4, "Wake-ups", explains this file. It mirrors evio's `loopNote`
+//! and `Conn.Wake` (`evio_unix.go`): a wake is a note on the loop's note
+//! queue (`src/notes.rs`), whose signal interrupts the loop's wait. A wake
+//! names the connection by fd *and* a per-loop id, so a wake for a
+//! connection that has closed cannot reach a new one that got the same fd.
+//!
+//! [`Waker`]: crate::Waker
 
+use std::io;
 use std::os::fd::RawFd;
 
-pub use crate::conn::{Conn, Waker};
-pub(crate) use crate::conn::{Kind, WakeVia};
+use crate::conn::Wake;
+use crate::notes::NoteQueue;
 
 // ANCHOR: note
 /// What other threads send a loop through its note queue (evio's notes are
@@ -20,8 +22,15 @@ pub(crate) use crate::conn::{Kind, WakeVia};
 pub enum Note {
     /// Call `data` with no input for the connection with this fd and id.
     Wake { fd: RawFd, id: u64 },
-    /// End the loop (from [`crate::Stopper`] or another loop's shutdown).
+    /// End the loop (from a [`Stopper`](crate::Stopper) or another loop's shutdown).
     Stop,
+}
+
+/// A [`Waker`](crate::Waker) of the reactor holds its loop's note queue.
+impl Wake for NoteQueue<Note> {
+    fn wake(&self, fd: RawFd, id: u64) -> io::Result<()> {
+        self.add(Note::Wake { fd, id })
+    }
 }
 // ANCHOR_END: note
 

@@ -1,0 +1,303 @@
+//! The listening sockets, for every engine: binding them, and the three ways
+//! to take a connection from one.
+//!
+//! Chapter 6, "Accepting and balancing", explains this file. It mirrors the
+//! listener set-up in evio's `Serve` (`evio.go`) and `reuseportListen`, and
+//! the `syscall.Accept` of `loopAccept` (`evio_unix.go`). Differences: a unix
+//! socket path is removed before binding only if it is a socket, never an
+//! ordinary file; every error names the address; and one `accept4` call makes
+//! the new socket non-blocking and close-on-exec (evio needs a second call,
+//! `SetNonblock`).
+//!
+//! How each engine takes connections differs, and each way is a method here:
+//! the reactor makes its listeners non-blocking and calls
+//! [`Listener::accept_nonblocking`] when its poller says one is ready; the
+//! thread-based variant keeps them blocking, calls
+//! [`Listener::accept_blocking`] on a thread per listener, and wakes that
+//! thread with [`Listener::poke`] to stop it. Binding uses only std and
+//! socket2, so it builds on Windows too, where unix sockets and `reuseport`
+//! are refused with a clear error.
+
+use std::io;
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
+};
+use std::time::Duration;
+
+#[cfg(unix)]
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, Socket, Type};
+
+use super::sock::Sock;
+use crate::addr::{ListenAddr, Network, Target};
+use crate::api::Addr;
+
+/// How many finished handshakes the kernel queues for us before `accept`.
+const BACKLOG: i32 = 1024;
+
+/// A bound listening socket (blocking, as std and socket2 make it).
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+    /// The path is removed again when the listener is dropped.
+    #[cfg(unix)]
+    Unix(UnixListener, PathBuf),
+}
+
+/// Adds the address to an error, keeping its kind.
+fn context(addr: impl std::fmt::Display, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{addr}: {err}"))
+}
+
+/// Resolves an `Inet` target to one socket address of the network's family.
+/// An empty host means "any": `0.0.0.0`, or `[::]` for tcp6/udp6.
+fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
+    let v6_only = matches!(network, Network::Tcp6 | Network::Udp6);
+    let v4_only = matches!(network, Network::Tcp4 | Network::Udp4);
+    if host.is_empty() {
+        let any: IpAddr = if v6_only {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        return Ok(SocketAddr::new(any, port));
+    }
+    (host, port)
+        .to_socket_addrs()?
+        .find(|a| !(v4_only && a.is_ipv6() || v6_only && a.is_ipv4()))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("host {host:?} has no address for {network:?}"),
+            )
+        })
+}
+
+/// evio removes a unix socket's path before binding, so that a socket file
+/// left by a crashed server does not block the bind. We only remove
+/// sockets: a typo must not delete somebody's file.
+#[cfg(unix)]
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{}: exists and is not a socket", path.display()),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+impl Listener {
+    // ANCHOR: bind
+    /// Binds one parsed address. Errors name the address.
+    pub(crate) fn bind(addr: &ListenAddr) -> io::Result<Listener> {
+        let (host, port) = match &addr.target {
+            Target::Inet { host, port } => (host, *port),
+            #[cfg(unix)]
+            Target::Unix(path) => {
+                remove_stale_socket(path)?;
+                let ln = UnixListener::bind(path).map_err(|e| context(path.display(), e))?;
+                return Ok(Listener::Unix(ln, path.clone()));
+            }
+            #[cfg(not(unix))]
+            Target::Unix(path) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{}: unix sockets need a unix OS", path.display()),
+                ))
+            }
+        };
+        let sa = resolve(addr.network, host, port)?;
+        let udp = addr.network.is_udp();
+        let ty = if udp { Type::DGRAM } else { Type::STREAM };
+        // socket2 makes the socket close-on-exec, as std does.
+        let socket = Socket::new(Domain::for_address(sa), ty, None)?;
+        // On unix, SO_REUSEADDR lets a restarted server bind while old
+        // connections are still in TIME_WAIT (std sets it too). On Windows
+        // it would let another process steal the port.
+        #[cfg(unix)]
+        if addr.network.is_tcp() {
+            socket.set_reuse_address(true)?;
+        }
+        if addr.reuse_port {
+            // Several sockets, in this process or others, share the port;
+            // the kernel spreads new connections over them.
+            #[cfg(unix)]
+            socket.set_reuse_port(true)?;
+            #[cfg(not(unix))]
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "reuseport needs a unix OS",
+            ));
+        }
+        if sa.is_ipv6() {
+            socket.set_only_v6(matches!(addr.network, Network::Tcp6 | Network::Udp6))?;
+        }
+        socket.bind(&sa.into()).map_err(|e| context(sa, e))?;
+        if udp {
+            Ok(Listener::Udp(socket.into()))
+        } else {
+            socket.listen(BACKLOG)?;
+            Ok(Listener::Tcp(socket.into()))
+        }
+    }
+    // ANCHOR_END: bind
+
+    /// Binds every address, in order, and returns the listeners with their
+    /// bound addresses (the port the kernel chose for port 0).
+    pub(crate) fn bind_all(addrs: &[ListenAddr]) -> io::Result<(Vec<Listener>, Vec<Addr>)> {
+        let listeners = addrs
+            .iter()
+            .map(Listener::bind)
+            .collect::<io::Result<Vec<_>>>()?;
+        let bound = listeners
+            .iter()
+            .map(Listener::local_addr)
+            .collect::<io::Result<_>>()?;
+        Ok((listeners, bound))
+    }
+
+    /// The bound address, with the port the kernel chose for port 0.
+    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
+        Ok(match self {
+            Listener::Tcp(l) => Addr::Tcp(l.local_addr()?),
+            Listener::Udp(s) => Addr::Udp(s.local_addr()?),
+            #[cfg(unix)]
+            Listener::Unix(_, path) => Addr::Unix(path.clone()),
+        })
+    }
+}
+
+impl Listener {
+    /// Makes the listener non-blocking, for the reactor: a loop woken for a
+    /// connection that another loop took first must get `EAGAIN`, not sleep
+    /// in `accept`. A second call per address, once at start, since macOS
+    /// has no `SOCK_NONBLOCK`.
+    pub(crate) fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.set_nonblocking(true),
+            Listener::Udp(s) => s.set_nonblocking(true),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => l.set_nonblocking(true),
+        }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn fd(&self) -> RawFd {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Udp(s) => s.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+
+    // ANCHOR: accept
+    /// Accepts one connection, already non-blocking, or fails with
+    /// `WouldBlock` when another loop was faster or the client is gone.
+    #[cfg(unix)]
+    pub(crate) fn accept_nonblocking(&self) -> io::Result<Sock> {
+        let flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+        // SAFETY: a listening fd; we ask for no peer address.
+        let fd = unsafe { accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+        if fd == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: accept4 returned a new fd that nothing else owns.
+        Ok(match self {
+            Listener::Unix(..) => Sock::Unix(unsafe { UnixStream::from_raw_fd(fd) }),
+            _ => Sock::tcp(unsafe { TcpStream::from_raw_fd(fd) }),
+        })
+    }
+    // ANCHOR_END: accept
+
+    /// Blocks until a connection arrives, for the thread-based variant.
+    pub(crate) fn accept_blocking(&self) -> io::Result<Sock> {
+        match self {
+            Listener::Tcp(l) => Ok(Sock::tcp(l.accept()?.0)),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => Ok(Sock::Unix(l.accept()?.0)),
+            Listener::Udp(_) => Err(io::Error::other("accept on a UDP socket")),
+        }
+    }
+
+    // ANCHOR: poke
+    /// Wakes a thread blocked on this listener: a connection to it (or an
+    /// empty datagram), from a fresh socket that is dropped at once.
+    pub(crate) fn poke(&self) -> io::Result<()> {
+        // A listener bound to "any" is reached through the loopback address.
+        let reachable = |a: SocketAddr| match a.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, a.port()).into(),
+            IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, a.port()).into(),
+            _ => a,
+        };
+        match self {
+            Listener::Tcp(l) => {
+                let to = reachable(l.local_addr()?);
+                TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(drop)
+            }
+            Listener::Udp(s) => {
+                let to = reachable(s.local_addr()?);
+                let any: SocketAddr = match to {
+                    SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
+                    SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
+                };
+                UdpSocket::bind(any)?.send_to(&[], to).map(drop)
+            }
+            #[cfg(unix)]
+            Listener::Unix(_, path) => UnixStream::connect(path).map(drop),
+        }
+    }
+    // ANCHOR_END: poke
+}
+
+#[cfg(unix)]
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(all(unix, not(target_vendor = "apple")))]
+use libc::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
+// macOS has no accept4: see `apple` below.
+#[cfg(target_vendor = "apple")]
+use apple::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
+
+/// `accept4` for macOS, which lacks it: `accept`, then the two `fcntl`
+/// calls that evio makes on every OS. (Chapter 10; the BSDs have accept4.)
+#[cfg(target_vendor = "apple")]
+mod apple {
+    pub const SOCK_NONBLOCK: i32 = 1;
+    pub const SOCK_CLOEXEC: i32 = 2;
+
+    /// # Safety
+    /// As `accept(2)`. Both flags are always set: our one caller asks for both.
+    pub unsafe fn accept4(
+        fd: i32,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+        _flags: i32,
+    ) -> i32 {
+        let new = libc::accept(fd, addr, len);
+        if new != -1
+            && (libc::fcntl(new, libc::F_SETFL, libc::O_NONBLOCK) == -1
+                || libc::fcntl(new, libc::F_SETFD, libc::FD_CLOEXEC) == -1)
+        {
+            // Close the half-made socket, keeping errno for the caller.
+            let errno = *libc::__error();
+            libc::close(new);
+            *libc::__error() = errno;
+            return -1;
+        }
+        new
+    }
+}

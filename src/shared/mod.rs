@@ -1,0 +1,27 @@
+//! What every engine shares, written once: the listening sockets, a
+//! connection's socket, running the loops on threads, the [`Stopper`], and
+//! the UDP reply.
+//!
+//! This layer sits between [`Conn`](crate::Conn) and the engines (the
+//! reactor of chapters 3 to 8, the thread-based variant of chapter 9): it
+//! may use the API's types and `Conn`, and it never names an engine. What
+//! differs between engines, their loops above all, stays in each engine's
+//! folder, side by side for chapter 9 to compare.
+//!
+//! | file | holds | chapter |
+//! |---|---|---|
+//! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
+//! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
+//! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
+//! | `udp.rs` | a datagram's `data` call and its reply | 8 |
+
+mod listener;
+mod loops;
+mod sock;
+mod udp;
+
+pub(crate) use listener::Listener;
+pub(crate) use loops::{run_loops, Report, Stop};
+pub use loops::Stopper;
+pub(crate) use sock::Sock;
+pub(crate) use udp::datagram;

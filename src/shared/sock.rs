@@ -1,0 +1,138 @@
+//! An accepted connection's socket, for every engine: [`Sock`].
+//!
+//! Chapter 9, "The thread-based variant", explains why both engines can use
+//! one type. evio has two: the raw fd of `conn` (`evio_unix.go`) and the
+//! `net.Conn` of `stdconn` (`evio_std.go`). Here it is a std stream either
+//! way. std implements `Read` and `Write` for `&TcpStream` and
+//! `&UnixStream`, so every method takes `&self`: the thread variant's reader
+//! thread reads and its loop writes through the *same* descriptor, each
+//! holding an `Arc<Sock>`, and the reactor reads and writes its own.
+//! Whether the socket blocks is the engine's choice, made when it accepts
+//! (`listener.rs`).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+
+use crate::api::{Addr, Stream};
+use crate::conn::{Peer, SockFd};
+
+/// A connection's socket: TCP, or a unix stream.
+#[derive(Debug)]
+pub(crate) enum Sock {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Sock {
+    /// A TCP connection, with Nagle's algorithm off: replies go out at once
+    /// rather than waiting for the ACK of the previous segment. Go's net
+    /// package, and so evio's fallback, does the same by default.
+    pub(crate) fn tcp(s: TcpStream) -> Sock {
+        let _ = s.set_nodelay(true);
+        Sock::Tcp(s)
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => (&mut &*s).read(buf),
+            #[cfg(unix)]
+            Sock::Unix(s) => (&mut &*s).read(buf),
+        }
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => (&mut &*s).write(buf),
+            #[cfg(unix)]
+            Sock::Unix(s) => (&mut &*s).write(buf),
+        }
+    }
+
+    pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => (&mut &*s).write_all(buf),
+            #[cfg(unix)]
+            Sock::Unix(s) => (&mut &*s).write_all(buf),
+        }
+    }
+
+    /// Shuts both directions down: a read blocked in another thread returns
+    /// at once, and the peer sees end-of-file even while a descriptor is
+    /// still open. Errors (the peer has gone already) do not matter.
+    pub(crate) fn shutdown(&self) {
+        let _ = match self {
+            Sock::Tcp(s) => s.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    /// Whether this is a unix socket (which has no keep-alive and no port).
+    pub(crate) fn is_unix(&self) -> bool {
+        !matches!(self, Sock::Tcp(_))
+    }
+
+    /// The socket, as the stream `detached` gets.
+    pub(crate) fn into_stream(self) -> Stream {
+        match self {
+            Sock::Tcp(s) => Stream::Tcp(s),
+            #[cfg(unix)]
+            Sock::Unix(s) => Stream::Unix(s),
+        }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn fd(&self) -> SockFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(crate) fn fd(&self) -> SockFd {}
+}
+
+impl Peer for Sock {
+    fn local_addr(&self) -> io::Result<Addr> {
+        match self {
+            Sock::Tcp(s) => s.local_addr().map(Addr::Tcp),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.local_addr().map(|a| unix_addr(&a)),
+        }
+    }
+
+    fn peer_addr(&self) -> io::Result<Addr> {
+        match self {
+            Sock::Tcp(s) => s.peer_addr().map(Addr::Tcp),
+            #[cfg(unix)]
+            Sock::Unix(s) => s.peer_addr().map(|a| unix_addr(&a)),
+        }
+    }
+
+    /// std has no keep-alive call; socket2 has one on every OS.
+    fn set_keep_alive(&self, ka: &socket2::TcpKeepalive) {
+        if let Sock::Tcp(s) = self {
+            let _ = socket2::SockRef::from(s).set_tcp_keepalive(ka);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn unix_addr(a: &std::os::unix::net::SocketAddr) -> Addr {
+    // A client's end is unnamed: an empty path, as the reactor reports it.
+    Addr::Unix(a.as_pathname().map(Into::into).unwrap_or_default())
+}
