@@ -22,7 +22,6 @@
 //! | [`reactor`] | the server, its loops, accept, dispatch, writes | 5 to 8 |
 //! | [`threads`] | the thread-based variant: std threads and channels, no poller | 9, The thread-based variant |
 //! | `server` | [`Server`] and [`Stopper`]: the reactor or the threads, chosen at `bind` | 9 |
-//! | [`proto`] | HTTP and RESP parsers for the example servers | 12, Three servers |
 //!
 //! ```no_run
 //! use evio::{Action, Conn, Events};
@@ -50,8 +49,6 @@ pub mod notes;
 // thread-based variant exists (chapter 9).
 #[cfg(unix)]
 pub mod poll;
-/// Protocol parsers and reply writers for the example servers (HTTP/1.1, RESP2): chapter 12.
-pub mod proto;
 #[cfg(unix)]
 pub mod reactor;
 mod server;
