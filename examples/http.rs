@@ -14,8 +14,8 @@
 
 mod common;
 
-use evio::proto::http;
 use evio::{Action, Conn, Events, InputStream};
+use protocols::http;
 
 // ANCHOR: state
 /// The server: what every connection shares, read-only.

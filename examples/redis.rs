@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use evio::proto::{glob::glob_match, parse_i64, resp};
 use evio::{Action, Conn, Events, InputStream};
+use protocols::{glob::glob_match, parse_i64, resp};
 
 // ANCHOR: store
 /// One value, and when it expires (`SET ... EX 10`).
@@ -262,7 +262,7 @@ fn push_i64(v: &mut Vec<u8>, n: i64) {
     if n < 0 {
         v.push(b'-');
     }
-    evio::proto::push_decimal(v, n.unsigned_abs());
+    protocols::push_decimal(v, n.unsigned_abs());
 }
 
 // ANCHOR: startup

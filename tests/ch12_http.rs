@@ -405,7 +405,7 @@ fn ch12_http_unix_socket_aaaa_and_noparse() {
 
 #[test]
 fn ch12_http_parsing_and_replying_allocate_nothing_in_steady_state() {
-    use evio::proto::http;
+    use protocols::http;
     // What wrk sends: one request per read, over and over.
     let input = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
     let mut out = Vec::new();

@@ -134,8 +134,8 @@ fn ch12_redis_commands_and_their_replies() {
         );
         // Multi-bulk, binary-safe: a value with CR LF and a zero byte inside.
         let mut cmd = Vec::new();
-        evio::proto::resp::append_command(&mut cmd, &[b"SET", b"bin", b"a\r\n\0b"]);
-        evio::proto::resp::append_command(&mut cmd, &[b"GET", b"bin"]);
+        protocols::resp::append_command(&mut cmd, &[b"SET", b"bin", b"a\r\n\0b"]);
+        protocols::resp::append_command(&mut cmd, &[b"GET", b"bin"]);
         s.write_all(&cmd).unwrap();
         assert_eq!(read_n(&mut s, 5 + 11), b"+OK\r\n$5\r\na\r\n\0b\r\n");
         // QUIT: +OK, then the server closes; the PING after it is ignored.
@@ -250,7 +250,7 @@ fn ch12_redis_cli_pipe_mass_insert() {
         let mut input = Vec::new();
         for i in 0..10_000 {
             let key = format!("key:{i}");
-            evio::proto::resp::append_command(&mut input, &[b"SET", key.as_bytes(), b"value"]);
+            protocols::resp::append_command(&mut input, &[b"SET", key.as_bytes(), b"value"]);
         }
         let port = server.port.to_string();
         let out = run(
@@ -439,7 +439,7 @@ fn ch12_redis_one_byte_at_a_time() {
         let server = ExampleServer::start("redis", &[]);
         let mut s = server.connect();
         let mut input = Vec::new();
-        evio::proto::resp::append_command(&mut input, &[b"SET", b"k", b"hello"]);
+        protocols::resp::append_command(&mut input, &[b"SET", b"k", b"hello"]);
         input.extend_from_slice(b"GET k\r\n");
         send_byte_by_byte(&mut s, &input);
         assert_eq!(read_n(&mut s, 5 + 11), b"+OK\r\n$5\r\nhello\r\n");
@@ -450,7 +450,7 @@ fn ch12_redis_one_byte_at_a_time() {
 // ANCHOR: no_alloc
 #[test]
 fn ch12_redis_parsing_and_replying_allocate_nothing_in_steady_state() {
-    use evio::proto::resp;
+    use protocols::resp;
     // What redis-benchmark -P 16 sends: 16 commands per read.
     let mut input = Vec::new();
     for i in 0..16 {

@@ -421,7 +421,7 @@ pub fn format_date(unix_secs: u64) -> [u8; 29] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InputStream;
+    use evio::InputStream;
     use proptest::prelude::*;
 
     /// What a server would see: each request's method, target, body and

@@ -6,12 +6,19 @@
 //! `examples/http-server/main.go`, and the `redcon` calls
 //! (`ReadNextCommand`, `AppendBulk`, ...) in `examples/redis-server/main.go`.
 //!
-//! They live in the library, not in `examples/`, so that unit tests and
-//! property tests can drive them with plain byte slices: no socket, no loop.
+//! They are a crate of their own, `evio-protocols` in `examples/protocols/`,
+//! next to the examples that use them, so that the library `evio` is the
+//! reactor and nothing else. Go's evio draws the same line: its HTTP parser
+//! sits in the example's `main.go`, and its redis example imports `redcon`.
+//! A crate, rather than a module each example includes, so that unit tests
+//! and property tests can drive the parsers with plain byte slices (no
+//! socket, no loop), and so that the example servers and their tests
+//! (`tests/ch12_http.rs`, `tests/ch12_redis.rs`) share one copy.
+//!
 //! Every parser here has the same contract, the one a reactor needs:
 //!
-//! - it is given the bytes received so far (an [`InputStream`](crate::InputStream)
-//!   joins them) and says *complete, and this many bytes long*, *need more*,
+//! - it is given the bytes received so far (an `evio::InputStream` joins
+//!   them) and says *complete, and this many bytes long*, *need more*,
 //!   or *bad input*;
 //! - it never allocates in proportion to a length the peer announced, only
 //!   in proportion to bytes that actually arrived, and it refuses a length

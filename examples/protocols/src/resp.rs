@@ -91,7 +91,7 @@ impl fmt::Display for ProtocolError {
 ///
 /// Contract: after [`Parser::parse`] returned `Ok(None)` ("need more"),
 /// call it again with the *same* bytes followed by whatever arrived since.
-/// An [`InputStream`](crate::InputStream) whose `end` is given the number of
+/// An `evio::InputStream` whose `end` is given the number of
 /// bytes of the complete commands does exactly that.
 #[derive(Debug, Default)]
 pub struct Parser {
@@ -339,7 +339,7 @@ pub fn append_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InputStream;
+    use evio::InputStream;
     use proptest::prelude::*;
 
     type Args = Vec<Vec<u8>>;
