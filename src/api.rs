@@ -240,7 +240,6 @@ impl io::Write for Stream {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,9 +156,9 @@ impl<C> Conn<C> {
             ));
         }
         let ip = a.as_socket();
-        Ok(Addr::Tcp(ip.ok_or_else(|| {
-            io::Error::other("not an inet address")
-        })?))
+        Ok(Addr::Tcp(
+            ip.ok_or_else(|| io::Error::other("not an inet address"))?,
+        ))
     }
 
     /// The address of our end (a `getsockname` call, made only if you ask).

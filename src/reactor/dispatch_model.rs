@@ -381,7 +381,9 @@ struct World<'a> {
 impl<'a> World<'a> {
     fn new(events: &'a Handler, shared: &'a Shared) -> Self {
         let (wire, reg) = (events.wire.clone(), Arc::default());
-        let poll = FakePoll { reg: Arc::clone(&reg) };
+        let poll = FakePoll {
+            reg: Arc::clone(&reg),
+        };
         let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
         let mut lp = Loop::new(0, poll, notes, shared, events);
         lp.set_read_buffer(READ_BUFFER);

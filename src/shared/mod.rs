@@ -21,7 +21,7 @@ mod sock;
 mod udp;
 
 pub(crate) use listener::Listener;
-pub(crate) use loops::{run_loops, Report, Stop};
 pub use loops::Stopper;
+pub(crate) use loops::{run_loops, Report, Stop};
 pub(crate) use sock::Sock;
 pub(crate) use udp::datagram;
