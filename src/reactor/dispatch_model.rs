@@ -30,8 +30,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
 use super::dispatch::ConnIo;
-use super::event_loop::{Loop, Socket};
-use super::Shared;
+use super::event_loop::{Loop, Shared, Socket};
 use crate::api::{Action, Flow, LoadBalance, Options, Stream};
 use crate::conn::{Conn, Ends};
 use crate::events::Events;

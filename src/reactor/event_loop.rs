@@ -15,15 +15,14 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
-use super::Shared;
-use crate::api::{Action, Flow, LoadBalance, Stream};
+use crate::api::{Action, Addr, Flow, LoadBalance, Stream};
 use crate::conn::{Conn, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -33,6 +32,36 @@ use crate::shared::{self, Listener, Sock};
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).
 const READ_BUFFER: usize = 64 * 1024;
+
+/// What all loops of a server share, made by `Server::run` (`mod.rs`).
+pub(crate) struct Shared {
+    listeners: Vec<Listener>,
+    /// The bound addresses, for a datagram's `local_addr` (no
+    /// `getsockname` per datagram).
+    addrs: Vec<Addr>,
+    /// Connections held by each loop, for `LeastConnections`.
+    counts: Vec<AtomicUsize>,
+    /// Connections accepted so far, for `RoundRobin`.
+    turn: AtomicUsize,
+    balance: LoadBalance,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        listeners: Vec<Listener>,
+        addrs: Vec<Addr>,
+        loops: usize,
+        balance: LoadBalance,
+    ) -> Shared {
+        Shared {
+            listeners,
+            addrs,
+            counts: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            turn: AtomicUsize::new(0),
+            balance,
+        }
+    }
+}
 
 // ANCHOR: socket
 /// What the loop needs of a connection's socket: the two system calls of

@@ -26,30 +26,16 @@ mod event_loop;
 pub(crate) mod note;
 
 use std::io;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Addr, Config, LoadBalance, ServerInfo};
+use crate::api::{Action, Config, LoadBalance, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Interest, Poll};
 use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
-use event_loop::Loop;
+use event_loop::{Loop, Shared};
 use note::Note;
-
-/// What all loops of a server share.
-pub(crate) struct Shared {
-    listeners: Vec<Listener>,
-    /// The bound addresses, for a datagram's `local_addr` (no
-    /// `getsockname` per datagram).
-    addrs: Vec<Addr>,
-    /// Connections held by each loop, for `LeastConnections`.
-    counts: Vec<AtomicUsize>,
-    /// Connections accepted so far, for `RoundRobin`.
-    turn: AtomicUsize,
-    balance: LoadBalance,
-}
 
 // ANCHOR: server
 /// A bound server, ready to run.
@@ -62,23 +48,6 @@ pub struct Server {
     info: ServerInfo,
 }
 // ANCHOR_END: server
-
-impl Shared {
-    pub(crate) fn new(
-        listeners: Vec<Listener>,
-        addrs: Vec<Addr>,
-        loops: usize,
-        balance: LoadBalance,
-    ) -> Shared {
-        Shared {
-            listeners,
-            addrs,
-            counts: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
-            turn: AtomicUsize::new(0),
-            balance,
-        }
-    }
-}
 
 // ANCHOR: stopper
 /// Stopping the reactor: a stop note for every loop.

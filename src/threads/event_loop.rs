@@ -20,9 +20,8 @@ use std::io;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use super::listener::NewConn;
+use super::msg::{Msg, NewConn, Shared};
 use super::reader::Reader;
-use super::{Msg, Shared};
 use crate::api::{Action, Flow};
 use crate::conn::{Conn, Ends, Peer, Wake};
 use crate::events::Events;

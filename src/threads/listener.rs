@@ -15,9 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::msg::{Msg, NewConn, Shared};
 use super::reader::Reader;
-use super::{Msg, Shared};
-use crate::shared::{Listener, Sock};
+use crate::shared::Listener;
 
 /// The size of a UDP thread's receive buffer: the largest datagram.
 const DATAGRAM: usize = 64 * 1024;
@@ -27,16 +27,6 @@ const DATAGRAM: usize = 64 * 1024;
 /// a pause the thread would spin (the reactor sheds the connection instead,
 /// chapter 6).
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
-
-/// A connection on its way from the accept thread to its loop.
-pub(crate) struct NewConn {
-    pub(crate) id: u64,
-    /// The index of the listener it came in on.
-    pub(crate) li: usize,
-    pub(crate) sock: Arc<Sock>,
-    /// Its reader thread, started and waiting for the loop's go-ahead.
-    pub(crate) reader: Reader,
-}
 
 /// Starts the thread for listener `li`: accepting, or reading datagrams.
 pub(crate) fn spawn(li: usize, shared: Arc<Shared>) -> io::Result<std::thread::JoinHandle<()>> {
@@ -91,7 +81,9 @@ fn accept_run(li: usize, shared: &Shared) {
         // next choice of LeastConnections is exact.
         let idx = shared.balancer.choose(true);
         let tx = &shared.loops[idx];
-        let reader = match Reader::spawn(id, sock.clone(), tx.clone()) {
+        let to_loop = tx.clone();
+        let deliver = move |got| to_loop.send(Msg::read(id, got)).is_ok();
+        let reader = match Reader::spawn(id, sock.clone(), deliver) {
             Ok(reader) => reader,
             Err(e) => {
                 // Out of threads: the socket is dropped, so closed.

@@ -14,6 +14,7 @@
 //! | `listener.rs` | the accept (or UDP) thread (the listeners themselves: `src/shared/listener.rs`) | `stdlistenerRun` |
 //! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
 //! | `balance.rs` | which loop gets a connection | `atomic.AddUintptr(&s.accepted, 1)` |
+//! | `msg.rs` | the messages a loop receives, and what all the threads share | `stdloop.ch` and its types |
 //! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
 //!
 //! It uses only `std` to move bytes (accept, read, write, shutdown), so it
@@ -29,6 +30,7 @@
 mod balance;
 mod event_loop;
 mod listener;
+mod msg;
 mod reader;
 
 use std::io;
@@ -38,71 +40,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Addr, Config, ServerInfo};
-use crate::conn::{SockFd, Wake};
+use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
 use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
 use balance::Balancer;
 use event_loop::Loop;
-use listener::NewConn;
-
-// ANCHOR: msg
-/// Everything a loop thread learns, it learns from its channel: evio's
-/// `stdloop.ch` and the types sent on it. The channel *is* the queue; the
-/// loop blocks in `recv` as the reactor blocks in `epoll_wait`.
-pub(crate) enum Msg {
-    /// A new connection, with its reader thread waiting for a go-ahead
-    /// (evio sends the `*stdconn`).
-    Accept(NewConn),
-    /// Bytes a reader thread read, in a fresh `Vec` (evio's `*stdin`).
-    Input { id: u64, data: Vec<u8> },
-    /// A reader thread hit end-of-file or an error, and has returned
-    /// (evio's `*stderr`).
-    Eof { id: u64, err: Option<io::Error> },
-    /// A datagram from a UDP thread (evio's `*stdudpconn`).
-    Datagram {
-        li: usize,
-        from: std::net::SocketAddr,
-        data: Vec<u8>,
-    },
-    /// `accept` failed: the loop reports it to `accept_error`, so that every
-    /// callback runs on a loop thread.
-    AcceptError(io::Error),
-    /// From a [`Waker`](crate::Waker) (evio's `wakeReq`).
-    Wake { id: u64 },
-    /// Stop serving: close every connection (a [`Stopper`], or the end of
-    /// another loop; evio's `errClosing`).
-    Stop,
-    /// The accept threads have ended: nothing more will come; return.
-    Exit,
-}
-// ANCHOR_END: msg
-
-// ANCHOR: wake
-/// A [`Waker`](crate::Waker) of the thread variant holds its loop's channel.
-/// A send fails only when the loop has ended: nobody to wake.
-impl Wake for mpsc::Sender<Msg> {
-    fn wake(&self, _fd: SockFd, id: u64) -> io::Result<()> {
-        let _ = self.send(Msg::Wake { id });
-        Ok(())
-    }
-}
-// ANCHOR_END: wake
-
-/// What the loops, the accept threads and the reader threads share.
-pub(crate) struct Shared {
-    listeners: Vec<Listener>,
-    /// The bound addresses, for a datagram's `local_addr`.
-    addrs: Vec<Addr>,
-    /// Each loop's channel.
-    loops: Vec<mpsc::Sender<Msg>>,
-    balancer: Balancer,
-    /// The id of the next connection; ids are never reused, so a stale
-    /// waker reaches nobody.
-    next_id: AtomicU64,
-    /// Set before the accept threads are woken to make them return.
-    stopping: AtomicBool,
-}
+use msg::{Msg, Shared};
 
 /// A bound thread-based server, ready to run. Reach it through
 /// [`crate::Server`], which picks it for `Backend::Threads` or a `-net`

@@ -14,10 +14,9 @@
 //! rule, "no read while a reply is pending", by other means.
 
 use std::io;
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::Msg;
 use crate::shared::Sock;
 
 /// The size of each reader's buffer: evio's 64 KiB.
@@ -27,6 +26,14 @@ const READ_BUFFER: usize = 64 * 1024;
 /// (the buffer is on the heap), never a callback, so 64 KiB is plenty;
 /// std's default is 2 MiB of address space per thread.
 const READER_STACK: usize = 64 * 1024;
+
+/// What one read gave, as the reader hands it to its loop.
+pub(crate) enum Got {
+    /// Bytes, in a fresh `Vec`.
+    Bytes(Vec<u8>),
+    /// The end of the stream (`None`) or an error: the reader has returned.
+    End(Option<io::Error>),
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Permit {
@@ -83,9 +90,15 @@ pub(crate) struct Reader {
 
 impl Reader {
     /// Starts the thread, waiting at its gate for the first [`permit`].
+    /// It hands what each read gave to `deliver`, which sends it to the
+    /// loop and says whether the loop is still there.
     ///
     /// [`permit`]: Reader::permit
-    pub(crate) fn spawn(id: u64, sock: Arc<Sock>, loop_tx: mpsc::Sender<Msg>) -> io::Result<Self> {
+    pub(crate) fn spawn(
+        id: u64,
+        sock: Arc<Sock>,
+        deliver: impl FnMut(Got) -> bool + Send + 'static,
+    ) -> io::Result<Self> {
         let gate = Arc::new(Gate {
             permit: Mutex::new(Permit::Wait),
             changed: Condvar::new(),
@@ -94,7 +107,7 @@ impl Reader {
         let thread = std::thread::Builder::new()
             .name(format!("evio-read-{id}"))
             .stack_size(READER_STACK)
-            .spawn(move || read_run(id, &s, &g, &loop_tx))?;
+            .spawn(move || read_run(&s, &g, deliver))?;
         Ok(Reader {
             gate,
             sock,
@@ -138,25 +151,22 @@ impl Drop for Reader {
 // ANCHOR_END: drop
 
 // ANCHOR: read_run
-/// The reader thread: one read per permit, each sent to the loop in a
+/// The reader thread: one read per permit, each handed to the loop in a
 /// fresh `Vec` (a copy and an allocation per read: the price of handing
 /// bytes from one thread to another).
-fn read_run(id: u64, sock: &Sock, gate: &Gate, loop_tx: &mpsc::Sender<Msg>) {
+fn read_run(sock: &Sock, gate: &Gate, mut deliver: impl FnMut(Got) -> bool) {
     let mut buf = vec![0u8; READ_BUFFER];
     while gate.pass() {
-        let msg = loop {
+        let got = loop {
             match sock.read(&mut buf) {
-                Ok(0) => break Msg::Eof { id, err: None },
-                Ok(n) => {
-                    let data = buf[..n].to_vec();
-                    break Msg::Input { id, data };
-                }
+                Ok(0) => break Got::End(None),
+                Ok(n) => break Got::Bytes(buf[..n].to_vec()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Msg::Eof { id, err: Some(e) },
+                Err(e) => break Got::End(Some(e)),
             }
         };
-        let last = matches!(msg, Msg::Eof { .. });
-        if loop_tx.send(msg).is_err() || last {
+        let last = matches!(got, Got::End(_));
+        if !deliver(got) || last {
             return;
         }
     }

@@ -1,0 +1,94 @@
+//! The messages a loop thread of the thread-based variant receives, and
+//! what all the threads of a server share.
+//!
+//! Chapter 9, "The thread-based variant", explains this file. It mirrors
+//! evio's `stdloop.ch` (`evio_std.go`) and the types sent on it: `*stdconn`,
+//! `*stdin`, `*stderr`, `*stdudpconn`, `wakeReq` and `errClosing`.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{mpsc, Arc};
+
+use super::balance::Balancer;
+use super::reader::{Got, Reader};
+use crate::api::Addr;
+use crate::conn::{SockFd, Wake};
+use crate::shared::{Listener, Sock};
+
+// ANCHOR: msg
+/// Everything a loop thread learns, it learns from its channel: evio's
+/// `stdloop.ch` and the types sent on it. The channel *is* the queue; the
+/// loop blocks in `recv` as the reactor blocks in `epoll_wait`.
+pub(crate) enum Msg {
+    /// A new connection, with its reader thread waiting for a go-ahead
+    /// (evio sends the `*stdconn`).
+    Accept(NewConn),
+    /// Bytes a reader thread read, in a fresh `Vec` (evio's `*stdin`).
+    Input { id: u64, data: Vec<u8> },
+    /// A reader thread hit end-of-file or an error, and has returned
+    /// (evio's `*stderr`).
+    Eof { id: u64, err: Option<io::Error> },
+    /// A datagram from a UDP thread (evio's `*stdudpconn`).
+    Datagram {
+        li: usize,
+        from: std::net::SocketAddr,
+        data: Vec<u8>,
+    },
+    /// `accept` failed: the loop reports it to `accept_error`, so that every
+    /// callback runs on a loop thread.
+    AcceptError(io::Error),
+    /// From a [`Waker`](crate::Waker) (evio's `wakeReq`).
+    Wake { id: u64 },
+    /// Stop serving: close every connection (a [`Stopper`], or the end of
+    /// another loop; evio's `errClosing`).
+    Stop,
+    /// The accept threads have ended: nothing more will come; return.
+    Exit,
+}
+// ANCHOR_END: msg
+
+impl Msg {
+    /// What a reader thread's read becomes on its loop's channel.
+    pub(crate) fn read(id: u64, got: Got) -> Msg {
+        match got {
+            Got::Bytes(data) => Msg::Input { id, data },
+            Got::End(err) => Msg::Eof { id, err },
+        }
+    }
+}
+
+// ANCHOR: wake
+/// A [`Waker`](crate::Waker) of the thread variant holds its loop's channel.
+/// A send fails only when the loop has ended: nobody to wake.
+impl Wake for mpsc::Sender<Msg> {
+    fn wake(&self, _fd: SockFd, id: u64) -> io::Result<()> {
+        let _ = self.send(Msg::Wake { id });
+        Ok(())
+    }
+}
+// ANCHOR_END: wake
+
+/// A connection on its way from the accept thread to its loop.
+pub(crate) struct NewConn {
+    pub(crate) id: u64,
+    /// The index of the listener it came in on.
+    pub(crate) li: usize,
+    pub(crate) sock: Arc<Sock>,
+    /// Its reader thread, started and waiting for the loop's go-ahead.
+    pub(crate) reader: Reader,
+}
+
+/// What the loops, the accept threads and the reader threads share.
+pub(crate) struct Shared {
+    pub(crate) listeners: Vec<Listener>,
+    /// The bound addresses, for a datagram's `local_addr`.
+    pub(crate) addrs: Vec<Addr>,
+    /// Each loop's channel.
+    pub(crate) loops: Vec<mpsc::Sender<Msg>>,
+    pub(crate) balancer: Balancer,
+    /// The id of the next connection; ids are never reused, so a stale
+    /// waker reaches nobody.
+    pub(crate) next_id: AtomicU64,
+    /// Set before the accept threads are woken to make them return.
+    pub(crate) stopping: AtomicBool,
+}
