@@ -21,7 +21,9 @@ pub struct ServerFlags {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub loops: isize,
     /// Load balancing: random, round-robin or least-connections
-    // Parsed by `LoadBalance`'s `FromStr`, whose error names the choices.
+    // Parsed by `LoadBalance`'s `FromStr`, whose error names the choices. The
+    // default is given as a string, parsed the same way: `default_value_t`
+    // would need a `Display` impl, which `LoadBalance` does not have.
     #[arg(long, default_value = "random")]
     pub balance: LoadBalance,
     /// Set SO_REUSEPORT, so that several servers can share the port
@@ -31,7 +33,7 @@ pub struct ServerFlags {
     #[arg(long, value_name = "PATH")]
     pub unixsocket: Option<String>,
     /// The implementation: auto, epoll, kqueue or threads
-    // Parsed by `Backend`'s `FromStr`, whose error names the choices.
+    // Parsed by `Backend`'s `FromStr`, like `balance`.
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
     /// Use the thread-based variant (as --backend threads)
