@@ -20,7 +20,9 @@
 //! taskset -c 1 target/release/examples/conn_cost --conns 1000 --seconds 10 --runs 3 --server-cpu 0
 //! ```
 
-mod common;
+#[cfg(target_os = "linux")]
+#[path = "common/load.rs"]
+mod load;
 
 #[cfg(not(target_os = "linux"))]
 fn main() {
@@ -40,7 +42,9 @@ mod linux {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use crate::common::load::{PingLoad, MSG};
+    use clap::Parser;
+
+    use crate::load::{PingLoad, MSG};
 
     /// One run's numbers.
     struct Run {
@@ -238,40 +242,39 @@ mod linux {
         (v[0], v[v.len() / 2], v[v.len() - 1])
     }
 
+    /// conn_cost: memory and throughput of the echo example with N
+    /// connections, reactor against threads
+    ///
+    /// Build the echo example first: cargo build --release --examples
+    #[derive(Parser)]
+    #[command(name = "conn_cost")]
+    struct Flags {
+        /// Connections
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        /// Seconds of load per run
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Runs per backend, interleaved
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Comma-separated --backend values of the echo example
+        #[arg(long, default_value = "epoll,threads")]
+        backends: String,
+        /// Do not wait for an idle machine before each run
+        #[arg(long)]
+        no_wait: bool,
+        /// Pin the server to this CPU with taskset; -1: no pin
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        server_cpu: isize,
+    }
+
     pub fn main() -> io::Result<()> {
-        let flags = crate::common::Flags::parse(
-            "conn_cost: memory and throughput of the echo example with N connections,\n\
-             reactor against threads\n\n\
-             Usage: cargo run --release --example conn_cost -- [flags]\n\
-             (build the echo example first: cargo build --release --examples)",
-            &[
-                ("conns", true, "connections [default: 1000]"),
-                ("seconds", true, "seconds of load per run [default: 10]"),
-                ("runs", true, "runs per backend, interleaved [default: 3]"),
-                (
-                    "backends",
-                    true,
-                    "comma-separated --backend values [default: epoll,threads]",
-                ),
-                (
-                    "no-wait",
-                    false,
-                    "do not wait for an idle machine before each run",
-                ),
-                (
-                    "server-cpu",
-                    true,
-                    "pin the server to this CPU with taskset; -1: no pin [default: -1]",
-                ),
-            ],
-        );
-        let conns: usize = flags.get("conns", 1000);
-        let seconds: f64 = flags.get("seconds", 10.0);
-        let runs: usize = flags.get::<usize>("runs", 3).max(1);
-        let backends: String = flags.get("backends", "epoll,threads".to_string());
-        let backends: Vec<&str> = backends.split(',').collect();
-        let cpu: isize = flags.get("server-cpu", -1);
-        let wait = !flags.on("no-wait");
+        let flags = Flags::parse();
+        let (conns, seconds, cpu) = (flags.conns, flags.seconds, flags.server_cpu);
+        let runs = flags.runs.max(1);
+        let backends: Vec<&str> = flags.backends.split(',').collect();
+        let wait = !flags.no_wait;
         raise_fd_limit(conns as u64 + 100);
 
         let mut all: Vec<Vec<Run>> = backends.iter().map(|_| Vec::new()).collect();

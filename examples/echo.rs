@@ -25,18 +25,22 @@ impl Events for Echo {
 }
 // ANCHOR_END: echo
 
-fn main() {
-    let flags = common::Flags::parse(
-        "echo: an echo server on evio-rs\n\nUsage: cargo run --example echo -- [flags]",
-        &[
-            ("port", true, "TCP port (0: any free port) [default: 5000]"),
-            common::LOOPS,
-            common::BALANCE,
-            common::REUSEPORT,
-            common::UNIXSOCKET,
-            common::BACKEND,
-            common::STDLIB,
-        ],
-    );
-    common::serve("echo", &flags, 5000, &Echo);
+// ANCHOR: flags
+use clap::Parser;
+
+/// echo: an echo server on evio-rs
+#[derive(Parser)]
+#[command(name = "echo")]
+struct Flags {
+    /// TCP port (0: any free port)
+    #[arg(long, default_value_t = 5000)]
+    port: u16,
+    #[command(flatten)]
+    server: common::ServerFlags,
 }
+
+fn main() {
+    let flags = Flags::parse();
+    common::serve("echo", flags.port, &flags.server, &Echo);
+}
+// ANCHOR_END: flags

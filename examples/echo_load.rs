@@ -11,7 +11,9 @@
 //! cargo run --release --example echo_load -- --addr 127.0.0.1:5000 --conns 50 --inflight 1 --seconds 10
 //! ```
 
-mod common;
+#[cfg(unix)]
+#[path = "common/load.rs"]
+mod load;
 
 #[cfg(not(unix))]
 fn main() {
@@ -20,25 +22,36 @@ fn main() {
 }
 
 #[cfg(unix)]
+use clap::Parser;
+
+/// echo_load: drives an echo server with PING\r\n messages
+#[cfg(unix)]
+#[derive(Parser)]
+#[command(name = "echo_load")]
+struct Flags {
+    /// Server address
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    addr: String,
+    /// Connections
+    #[arg(long, default_value_t = 50)]
+    conns: usize,
+    /// Messages in flight per connection
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
+    /// How long to run, in seconds
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+}
+
+#[cfg(unix)]
 fn main() -> std::io::Result<()> {
-    let flags = common::Flags::parse(
-        "echo_load: drives an echo server with PING\\r\\n messages\n\n\
-         Usage: cargo run --release --example echo_load -- [flags]",
-        &[
-            ("addr", true, "server address [default: 127.0.0.1:5000]"),
-            ("conns", true, "connections [default: 50]"),
-            (
-                "inflight",
-                true,
-                "messages in flight per connection [default: 1]",
-            ),
-            ("seconds", true, "how long to run [default: 10]"),
-        ],
-    );
-    let addr: String = flags.get("addr", "127.0.0.1:5000".to_string());
-    let conns: usize = flags.get("conns", 50);
-    let inflight: usize = flags.get::<usize>("inflight", 1).max(1);
-    let seconds: f64 = flags.get("seconds", 10.0);
+    let Flags {
+        addr,
+        conns,
+        inflight,
+        seconds,
+    } = Flags::parse();
+    let inflight = inflight.max(1);
 
     let streams = (0..conns)
         .map(|_| {
@@ -47,7 +60,7 @@ fn main() -> std::io::Result<()> {
             Ok(s)
         })
         .collect::<std::io::Result<Vec<_>>>()?;
-    let (round_trips, secs) = common::load::PingLoad::start(streams, inflight)?.run(seconds)?;
+    let (round_trips, secs) = load::PingLoad::start(streams, inflight)?.run(seconds)?;
     println!(
         "{round_trips} round trips in {secs:.2} s: {:.0} round trips/s ({conns} connections, {inflight} in flight each)",
         round_trips as f64 / secs

@@ -106,31 +106,35 @@ impl Http {
     }
 }
 
+use clap::Parser;
+
+/// http: an HTTP/1.1 server on evio-rs
+#[derive(Parser)]
+#[command(name = "http")]
+struct Flags {
+    /// TCP port (0: any free port)
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Answer 1 KiB of 'a' instead of Hello World
+    #[arg(long)]
+    aaaa: bool,
+    /// Do not parse requests: one response per read (benchmarks only)
+    #[arg(long)]
+    noparse: bool,
+    #[command(flatten)]
+    server: common::ServerFlags,
+}
+
 fn main() {
-    let flags = common::Flags::parse(
-        "http: an HTTP/1.1 server on evio-rs\n\nUsage: cargo run --example http -- [flags]",
-        &[
-            ("port", true, "TCP port (0: any free port) [default: 8080]"),
-            common::LOOPS,
-            ("aaaa", false, "answer 1 KiB of 'a' instead of Hello World"),
-            (
-                "noparse",
-                false,
-                "do not parse requests: one response per read (benchmarks only)",
-            ),
-            common::UNIXSOCKET,
-            common::BACKEND,
-            common::STDLIB,
-        ],
-    );
-    let body = if flags.on("aaaa") {
+    let flags = Flags::parse();
+    let body = if flags.aaaa {
         vec![b'a'; 1024]
     } else {
         b"Hello World!\r\n".to_vec()
     };
     let server = Http {
         body,
-        noparse: flags.on("noparse"),
+        noparse: flags.noparse,
     };
-    common::serve("http", &flags, 8080, &server);
+    common::serve("http", flags.port, &flags.server, &server);
 }

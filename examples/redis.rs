@@ -322,18 +322,20 @@ fn unknown(cmd: &resp::Command, out: &mut Vec<u8>) {
     resp::append_error(out, &msg);
 }
 
+use clap::Parser;
+
+/// redis: a Redis-protocol key-value server on evio-rs
+#[derive(Parser)]
+#[command(name = "redis")]
+struct Flags {
+    /// TCP port (0: any free port)
+    #[arg(long, default_value_t = 6380)]
+    port: u16,
+    #[command(flatten)]
+    server: common::ServerFlags,
+}
+
 fn main() {
-    let flags = common::Flags::parse(
-        "redis: a Redis-protocol key-value server on evio-rs\n\n\
-         Usage: cargo run --example redis -- [flags]",
-        &[
-            ("port", true, "TCP port (0: any free port) [default: 6380]"),
-            common::LOOPS,
-            common::BALANCE,
-            common::UNIXSOCKET,
-            common::BACKEND,
-            common::STDLIB,
-        ],
-    );
-    common::serve("redis", &flags, 6380, &Redis::default());
+    let flags = Flags::parse();
+    common::serve("redis", flags.port, &flags.server, &Redis::default());
 }

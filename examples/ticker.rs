@@ -52,27 +52,31 @@ impl Events for Ticker {
 }
 // ANCHOR_END: ticker
 
+use clap::Parser;
+
+/// ticker: prints the number of open connections on every tick
+#[derive(Parser)]
+#[command(name = "ticker")]
+struct Flags {
+    /// TCP port (0: any free port)
+    #[arg(long, default_value_t = 5001)]
+    port: u16,
+    /// Milliseconds between ticks
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Stop after this many ticks
+    #[arg(long, default_value_t = 10)]
+    ticks: usize,
+    #[command(flatten)]
+    server: common::ServerFlags,
+}
+
 fn main() {
-    let flags = common::Flags::parse(
-        "ticker: prints the number of open connections on every tick\n\n\
-         Usage: cargo run --example ticker -- [flags]",
-        &[
-            ("port", true, "TCP port (0: any free port) [default: 5001]"),
-            common::LOOPS,
-            (
-                "interval-ms",
-                true,
-                "milliseconds between ticks [default: 1000]",
-            ),
-            ("ticks", true, "stop after this many ticks [default: 10]"),
-            common::BACKEND,
-            common::STDLIB,
-        ],
-    );
+    let flags = Flags::parse();
     let ticker = Ticker {
-        interval: Duration::from_millis(flags.get("interval-ms", 1000)),
-        ticks_left: AtomicUsize::new(flags.get::<usize>("ticks", 10).max(1)),
+        interval: Duration::from_millis(flags.interval_ms),
+        ticks_left: AtomicUsize::new(flags.ticks.max(1)),
         open: AtomicUsize::new(0),
     };
-    common::serve("ticker", &flags, 5001, &ticker);
+    common::serve("ticker", flags.port, &flags.server, &ticker);
 }

@@ -72,7 +72,7 @@ pub use shared::Stopper;
 /// models and property tests): not part of the API, and free to change.
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::addr::{is_true, ListenAddr, Network, Target};
+    pub use crate::addr::{ListenAddr, Network, Target};
     #[cfg(all(unix, loom))]
     pub use crate::notes::Bug;
     #[cfg(unix)]

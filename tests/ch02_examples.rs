@@ -19,6 +19,16 @@ fn ch02_echo_example_prints_its_port_and_echoes() {
                 &["--port", "0", "--loops", "2", "--balance", "round-robin"][..],
                 2,
             ),
+            // The `--name=value` form, and a switch.
+            (
+                &[
+                    "--port=0",
+                    "--loops=2",
+                    "--balance=least-connections",
+                    "--reuseport",
+                ][..],
+                2,
+            ),
         ] {
             let (_child, mut stdout) = spawn("echo", args);
             let (port, loops) = parse_ready("echo", &read_stdout_line(&mut stdout));
@@ -53,5 +63,22 @@ fn ch02_echo_example_help_lists_its_flags() {
         for flag in ["--port", "--loops", "--balance", "--reuseport"] {
             assert!(text.contains(flag), "--help lacks {flag}: {text}");
         }
+    });
+}
+
+#[test]
+fn ch02_echo_example_refuses_a_bad_flag_value() {
+    within(60, || {
+        let out = Command::new(example_bin("echo"))
+            .args(["--balance", "fastest"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "a usage error exits with 2");
+        let text = String::from_utf8_lossy(&out.stderr);
+        // The library's `FromStr` error, which names what is accepted.
+        assert!(
+            text.contains("expected random, round-robin or least-connections"),
+            "{text}"
+        );
     });
 }
