@@ -23,7 +23,7 @@ pub enum Action {
     /// Carry on.
     #[default]
     None,
-    /// Take the socket out of the loop and hand it to [`Events::detached`].
+    /// Take the socket out of the loop and hand it to [`Events::detached`](crate::Events::detached).
     Detach,
     /// Close the connection.
     Close,
@@ -53,9 +53,9 @@ impl Flow {
 }
 
 // ANCHOR: options
-/// Per-connection options, returned by [`Events::opened`]: evio's `Options`.
+/// Per-connection options, returned by [`Events::opened`](crate::Events::opened): evio's `Options`.
 ///
-/// evio's `ReuseInputBuffer` is not here: [`Events::data`] always gets a
+/// evio's `ReuseInputBuffer` is not here: [`Events::data`](crate::Events::data) always gets a
 /// borrowed slice of the loop's read buffer, and the borrow checker stops you
 /// from keeping it past the call (chapter 2 explains why that makes the option
 /// unnecessary).
@@ -193,7 +193,7 @@ impl std::fmt::Display for Addr {
 }
 
 // ANCHOR: server_info
-/// What [`Events::serving`] learns about the server: evio's `Server`.
+/// What [`Events::serving`](crate::Events::serving) learns about the server: evio's `Server`.
 #[derive(Clone, Debug)]
 pub struct ServerInfo {
     /// The bound addresses, in the order given to `serve`. A port of 0 has
