@@ -14,7 +14,7 @@
 //! | [`api`] | the public types: [`Events`], [`Action`], [`Config`], ... | 2, The API |
 //! | [`addr`] | parsing `tcp://host:port?reuseport=1` | 2, The API |
 //! | [`input_stream`] | [`InputStream`], for messages split across reads | 2, The API |
-//! | [`poll`] | the [`Poll`](poll::Poll) interface and the epoll backend | 3, The poller |
+//! | [`poll`] | the [`Poll`](poll::Poll) interface, its [`Signal`](poll::Signal), the epoll and kqueue backends | 3, The poller; 10, kqueue |
 //! | [`notes`] | the note queue other threads use to wake a loop | 4, Wake-ups |
 //! | `sync` | the atomics and mutexes the note queue uses (std or loom) | 4, Wake-ups |
 //! | `conn` | [`Conn`] and [`Waker`], the same for both implementations | 2, 4, 9 |
@@ -45,9 +45,10 @@ pub mod api;
 mod conn;
 pub mod input_stream;
 mod listener;
+// The pollers, the note queue that wakes them, and the reactor need a unix
+// OS; elsewhere (Windows) only the thread-based variant exists (chapter 9).
+#[cfg(unix)]
 pub mod notes;
-// The pollers and the reactor need a unix OS; elsewhere (Windows) only the
-// thread-based variant exists (chapter 9).
 #[cfg(unix)]
 pub mod poll;
 /// Protocol parsers and reply writers for the example servers (HTTP/1.1, RESP2): chapter 12.
@@ -55,6 +56,7 @@ pub mod proto;
 #[cfg(unix)]
 pub mod reactor;
 mod server;
+#[cfg(unix)]
 mod sync;
 pub mod threads;
 

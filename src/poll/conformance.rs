@@ -27,8 +27,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::Signal;
 use super::{Event, Interest, Poll};
-use crate::notes::Signal;
 
 /// Longest a wait is given for something that is already true; far more
 /// than it should take, so only a broken backend reaches it.

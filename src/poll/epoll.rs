@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Signal;
 use super::{Event, Interest, Poll};
-use crate::notes::Signal;
 
 /// How many ready descriptors one `epoll_wait` can report: evio's 64. More
 /// ready descriptors are not lost; the next wait reports them.

@@ -421,7 +421,7 @@ mod backend {
     use std::time::Duration;
 
     use super::*;
-    use crate::notes::Signal;
+    use crate::poll::Signal;
     use crate::poll::{Event, Interest, Poll};
 
     /// How many events one wait can return: evio's 128 for kqueue.

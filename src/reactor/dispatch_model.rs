@@ -27,8 +27,8 @@ use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner
 use super::conn::{Conn, Kind, WakeVia};
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use crate::api::{Action, Events, Options};
-use crate::notes::{NoteQueue, Signal};
-use crate::poll::{Event, Interest, Poll};
+use crate::notes::NoteQueue;
+use crate::poll::{Event, Interest, Poll, Signal};
 
 /// The connection's fd, as the fake poller knows it.
 const FD: RawFd = 7;
