@@ -421,6 +421,7 @@ mod backend {
     use std::time::Duration;
 
     use super::*;
+    use crate::poll::sys::cvt;
     use crate::poll::Signal;
     use crate::poll::{Event, Interest, Poll};
 
@@ -429,15 +430,6 @@ mod backend {
 
     /// How many refused changes are kept for [`Kqueue::take_change_errors`].
     const MAX_KEPT_ERRORS: usize = 64;
-
-    /// Turns a return value into an `io::Result`, reading `errno` on -1.
-    fn cvt(ret: i32) -> io::Result<i32> {
-        if ret == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(ret)
-        }
-    }
 
     /// One `kevent` call: submit `changes`, wait up to `timeout` for
     /// events, put them in `out`; returns how many there are.

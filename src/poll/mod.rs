@@ -25,6 +25,7 @@ pub mod conformance;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
 pub mod kqueue;
+mod sys;
 
 /// The poller the reactor uses on this OS.
 #[cfg(any(target_os = "linux", target_os = "android"))]
