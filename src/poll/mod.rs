@@ -27,6 +27,12 @@ pub mod epoll;
 pub mod kqueue;
 mod sys;
 
+/// The backends, by name: what a student's own backend sits next to.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::Epoll;
+#[cfg(has_kqueue)]
+pub use kqueue::Kqueue;
+
 /// The poller the reactor uses on this OS.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub type DefaultPoll = epoll::Epoll;
