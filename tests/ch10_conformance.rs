@@ -6,5 +6,7 @@
 //! `has_kqueue` cfg comes from `build.rs`, which sets it for every target
 //! of this package: the library, its tests, its examples.
 
+// ANCHOR: suite
 #[cfg(has_kqueue)]
 evio::poll_conformance!(ch10_kqueue, evio::poll::Kqueue);
+// ANCHOR_END: suite
