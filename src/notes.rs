@@ -4,7 +4,7 @@
 //! `internal/notequeue.go` (`noteQueue.Add`, `noteQueue.ForEach`) together with
 //! `Poll.Trigger` in `internal/internal_linux.go`: a note is pushed under a
 //! mutex, then the loop's wake-up signal (the poller's [`Signal`], an eventfd
-//! write on Linux, defined with the pollers in `src/poll/mod.rs`) makes its
+//! write on Linux, defined with the pollers in `src/poll/interface.rs`) makes its
 //! `epoll_wait` return; the loop drains every note before it looks at any
 //! ready file descriptor.
 //!

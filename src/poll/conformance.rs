@@ -34,8 +34,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::Signal;
-use super::{Event, Interest, Poll};
+use super::interface::{Event, Interest, Poll, Signal};
 
 /// Longest a wait is given for something that is already true; far more
 /// than it should take, so only a broken backend reaches it.

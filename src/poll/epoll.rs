@@ -13,8 +13,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::interface::{Event, Interest, Poll, Signal};
 use super::sys::cvt;
-use super::{Event, Interest, Poll, Signal};
 
 /// How many ready descriptors one `epoll_wait` can report: evio's 64. More
 /// ready descriptors are not lost; the next wait reports them.

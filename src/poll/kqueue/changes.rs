@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::ffi::{EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE};
-use crate::poll::Interest;
+use super::ffi::{self, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE};
+use crate::poll::interface::Interest;
 
 // ANCHOR: change
 /// One entry of the change list, before it becomes the platform's
@@ -25,6 +25,17 @@ pub(super) struct Change {
     pub fflags: u32,
 }
 // ANCHOR_END: change
+
+/// A change as the platform's `struct kevent`.
+#[allow(clippy::unnecessary_cast)] // field types differ between systems
+pub(super) fn to_kevent(c: &Change) -> ffi::kevent {
+    let mut k = ffi::blank();
+    k.ident = c.ident as _;
+    k.filter = c.filter as _;
+    k.flags = c.flags as _;
+    k.fflags = c.fflags as _;
+    k
+}
 
 /// No filter at all: the state of an fd the kernel has nothing for.
 const NONE: Interest = Interest {
@@ -194,6 +205,23 @@ mod tests {
         let mut out = Vec::new();
         r.drain_changes(&mut out);
         out
+    }
+
+    #[test]
+    fn ch10_changes_become_kevent_structs() {
+        let c = Change {
+            ident: 42,
+            filter: EVFILT_WRITE,
+            flags: EV_DELETE,
+            fflags: 0,
+        };
+        let k = to_kevent(&c);
+        let back = crate::poll::kqueue::fired::from_kevent(&k);
+        assert_eq!(
+            (back.ident, back.filter, back.flags),
+            (42, EVFILT_WRITE, EV_DELETE)
+        );
+        assert_eq!((back.fflags, back.data), (0, 0));
     }
 
     #[test]

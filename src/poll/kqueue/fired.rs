@@ -10,8 +10,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::ffi::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_EOF, EV_ERROR};
-use crate::poll::Event;
+use super::ffi::{self, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_EOF, EV_ERROR};
+use crate::poll::interface::Event;
 
 // ANCHOR: fired
 /// One entry `kevent` returned: the fields readiness needs.
@@ -24,6 +24,18 @@ pub(super) struct Fired {
     pub data: i64,
 }
 // ANCHOR_END: fired
+
+/// The fields of a returned `struct kevent` that readiness needs.
+#[allow(clippy::unnecessary_cast)] // field types differ between systems
+pub(super) fn from_kevent(k: &ffi::kevent) -> Fired {
+    Fired {
+        ident: k.ident as usize,
+        filter: k.filter as i16,
+        flags: k.flags as u16,
+        fflags: k.fflags as u32,
+        data: k.data as i64,
+    }
+}
 
 /// A change the kernel refused, as its `EV_ERROR` entry said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +124,6 @@ pub(super) fn merge(events: &mut Vec<Event>, ev: Event) {
 mod tests {
     use super::*;
     use crate::poll::kqueue::ffi::{EV_ADD, EV_CLEAR};
-    use crate::poll::kqueue::WAKE_IDENT;
 
     fn entry(ident: usize, filter: i16, flags: u16, fflags: u32, data: i64) -> Fired {
         Fired {
@@ -152,7 +163,8 @@ mod tests {
         let reset = entry(5, EVFILT_WRITE, EV_EOF, libc::ECONNRESET as u32, 0);
         assert_eq!(classify(&reset), ready(5, true, true));
         assert_eq!(
-            classify(&entry(WAKE_IDENT, EVFILT_USER, EV_CLEAR, 0, 0)),
+            // 0: the wake-up event's ident (`WAKE_IDENT` in mod.rs).
+            classify(&entry(0, EVFILT_USER, EV_CLEAR, 0, 0)),
             Fate::Wake
         );
     }

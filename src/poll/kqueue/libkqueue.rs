@@ -17,6 +17,7 @@
 //! is not called.
 
 use super::ffi::{self, EV_ERROR};
+use super::fired::from_kevent;
 
 // ANCHOR: close_removes
 /// Whether closing an fd removes its filters from the kqueue. A BSD kernel
@@ -41,7 +42,7 @@ pub(super) const CLOSE_REMOVES_FILTERS: bool = cfg!(kqueue_os);
 pub(super) fn uncounted_errors(answers: &[ffi::kevent]) -> usize {
     answers
         .iter()
-        .take_while(|k| ffi::from_kevent(k).flags & EV_ERROR != 0)
+        .take_while(|k| from_kevent(k).flags & EV_ERROR != 0)
         .count()
 }
 
@@ -76,85 +77,5 @@ mod tests {
         answers[0].filter = EVFILT_READ as _;
         answers[2].flags = EV_ERROR as _;
         assert_eq!(uncounted_errors(&answers), 1, "stops at the first blank");
-    }
-
-    // The two tests below run the real libkqueue.
-    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
-    use crate::poll::kqueue::{ChangeError, Kqueue};
-    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
-    use crate::poll::{Event, Interest};
-
-    /// On libkqueue, a change the kernel refuses comes back even when the
-    /// wait times out (kevent returns 0 then: see `wait`). epoll refuses
-    /// /dev/null (EPERM), and libkqueue passes that on.
-    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
-    #[test]
-    fn ch10_libkqueue_a_refused_change_is_reported() {
-        use crate::poll::Poll;
-        use std::os::fd::AsRawFd;
-        let mut kq = Kqueue::new().unwrap();
-        let null = std::fs::File::open("/dev/null").unwrap();
-        let fd = null.as_raw_fd();
-        kq.add(fd, Interest::READ).unwrap();
-        let mut events = Vec::new();
-        kq.wait(&mut events, Some(std::time::Duration::from_millis(50)))
-            .unwrap();
-        let both = Event {
-            fd,
-            readable: true,
-            writable: true,
-        };
-        assert_eq!(events, [both], "the fd is reported, to meet its error");
-        let errors = kq.take_change_errors();
-        let eperm = ChangeError {
-            fd,
-            filter: EVFILT_READ,
-            errno: libc::EPERM,
-        };
-        assert_eq!(errors, [eperm]);
-        // An fd that is not open: harmless, so not reported.
-        kq.add(1_000_000, Interest::READ).unwrap();
-        kq.wait(&mut events, Some(std::time::Duration::ZERO))
-            .unwrap();
-        assert_eq!(events, []);
-        assert_eq!(kq.take_change_errors(), []);
-    }
-
-    /// The reactor's pattern: an fd closed without `delete`, its number
-    /// handed to a new socket, which is then added. `dup2` makes the reuse
-    /// certain (it closes the old socket and reuses its number at once).
-    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
-    #[test]
-    fn ch10_libkqueue_a_reused_fd_number_works() {
-        use crate::poll::Poll;
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        use std::os::unix::net::UnixStream;
-        let mut kq = Kqueue::new().unwrap();
-        let (mut a1, b1) = UnixStream::pair().unwrap();
-        let fd = b1.as_raw_fd();
-        kq.add(fd, Interest::READ).unwrap();
-        a1.write_all(b"old").unwrap();
-        let mut events = Vec::new();
-        kq.wait(&mut events, Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        assert!(events.iter().any(|e| e.fd == fd && e.readable));
-        // A new socket takes fd's number; the old one is gone.
-        let (mut a2, b2) = UnixStream::pair().unwrap();
-        // SAFETY: both fds are open; `fd` now refers to b2's socket.
-        assert_eq!(unsafe { libc::dup2(b2.as_raw_fd(), fd) }, fd);
-        drop(a1);
-        kq.add(fd, Interest::READ).unwrap();
-        kq.wait(&mut events, Some(std::time::Duration::from_millis(50)))
-            .unwrap();
-        assert_eq!(events, [], "nothing sent on the new socket yet");
-        a2.write_all(b"new").unwrap();
-        kq.wait(&mut events, Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        assert!(
-            events.iter().any(|e| e.fd == fd && e.readable),
-            "{events:?}"
-        );
-        assert_eq!(kq.take_change_errors(), []);
     }
 }

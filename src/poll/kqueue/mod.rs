@@ -19,13 +19,14 @@
 //! | file | holds |
 //! |---|---|
 //! | `ffi.rs` | the constants, `struct kevent`, the `kqueue` and `kevent` calls |
-//! | `changes.rs` | `Registry`: interest changes become change-list entries |
-//! | `fired.rs` | `classify`, `merge`: returned entries become readiness |
+//! | `changes.rs` | `Registry`: interest changes become change-list entries (`to_kevent`) |
+//! | `fired.rs` | `classify`, `merge`: returned entries (`from_kevent`) become readiness |
 //! | `libkqueue.rs` | where libkqueue is not a BSD kernel, and the workarounds |
-//! | `mod.rs` | [`Kqueue`], the only code that calls `kevent` |
+//! | `mod.rs` | `Kqueue`, the only code that calls `kevent` |
 //!
 //! All but this file's backend are plain logic, compiled everywhere and
-//! unit-tested on Linux. [`Kqueue`] is compiled on macOS, iOS, FreeBSD,
+//! unit-tested on Linux. Imports point one way: `ffi.rs` uses none of the
+//! others, `changes.rs` and `fired.rs` use `ffi.rs`, this file uses them all. `Kqueue` is compiled on macOS, iOS, FreeBSD,
 //! NetBSD, OpenBSD and DragonFly with `libc`'s definitions, and on Linux
 //! with the `libkqueue` cargo feature, against the userspace library of that
 //! name (`build.rs` links it): where the `has_kqueue` cfg is set.
@@ -46,11 +47,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::interface::{Event, Interest, Poll, Signal};
 use super::sys::cvt;
-use super::{Event, Interest, Poll, Signal};
-use changes::{Change, Registry};
-use ffi::{blank, from_kevent, to_kevent, EVFILT_USER, EV_ADD, EV_CLEAR, EV_RECEIPT, NOTE_TRIGGER};
-use fired::{classify, merge, Fate};
+use changes::{to_kevent, Change, Registry};
+use ffi::{blank, EVFILT_USER, EV_ADD, EV_CLEAR, EV_RECEIPT, NOTE_TRIGGER};
+use fired::{classify, from_kevent, merge, Fate};
 
 /// The ident of the wake-up event: evio's choice, 0. `EVFILT_USER` idents
 /// are not fds, so this cannot clash with fd 0 (a kqueue keys its events by
@@ -239,4 +240,84 @@ impl Poll for Kqueue {
         Ok(())
     }
     // ANCHOR_END: wait
+}
+
+/// The backend on the real libkqueue: its workarounds (`libkqueue.rs`) at
+/// work.
+#[cfg(all(test, target_os = "linux", feature = "libkqueue"))]
+mod tests {
+    use super::*;
+    use ffi::EVFILT_READ;
+
+    /// On libkqueue, a change the kernel refuses comes back even when the
+    /// wait times out (kevent returns 0 then: see `wait`). epoll refuses
+    /// /dev/null (EPERM), and libkqueue passes that on.
+    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
+    #[test]
+    fn ch10_libkqueue_a_refused_change_is_reported() {
+        use std::os::fd::AsRawFd;
+        let mut kq = Kqueue::new().unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let fd = null.as_raw_fd();
+        kq.add(fd, Interest::READ).unwrap();
+        let mut events = Vec::new();
+        kq.wait(&mut events, Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let both = Event {
+            fd,
+            readable: true,
+            writable: true,
+        };
+        assert_eq!(events, [both], "the fd is reported, to meet its error");
+        let errors = kq.take_change_errors();
+        let eperm = ChangeError {
+            fd,
+            filter: EVFILT_READ,
+            errno: libc::EPERM,
+        };
+        assert_eq!(errors, [eperm]);
+        // An fd that is not open: harmless, so not reported.
+        kq.add(1_000_000, Interest::READ).unwrap();
+        kq.wait(&mut events, Some(std::time::Duration::ZERO))
+            .unwrap();
+        assert_eq!(events, []);
+        assert_eq!(kq.take_change_errors(), []);
+    }
+
+    /// The reactor's pattern: an fd closed without `delete`, its number
+    /// handed to a new socket, which is then added. `dup2` makes the reuse
+    /// certain (it closes the old socket and reuses its number at once).
+    #[cfg(all(target_os = "linux", feature = "libkqueue"))]
+    #[test]
+    fn ch10_libkqueue_a_reused_fd_number_works() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let mut kq = Kqueue::new().unwrap();
+        let (mut a1, b1) = UnixStream::pair().unwrap();
+        let fd = b1.as_raw_fd();
+        kq.add(fd, Interest::READ).unwrap();
+        a1.write_all(b"old").unwrap();
+        let mut events = Vec::new();
+        kq.wait(&mut events, Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert!(events.iter().any(|e| e.fd == fd && e.readable));
+        // A new socket takes fd's number; the old one is gone.
+        let (mut a2, b2) = UnixStream::pair().unwrap();
+        // SAFETY: both fds are open; `fd` now refers to b2's socket.
+        assert_eq!(unsafe { libc::dup2(b2.as_raw_fd(), fd) }, fd);
+        drop(a1);
+        kq.add(fd, Interest::READ).unwrap();
+        kq.wait(&mut events, Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        assert_eq!(events, [], "nothing sent on the new socket yet");
+        a2.write_all(b"new").unwrap();
+        kq.wait(&mut events, Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert!(
+            events.iter().any(|e| e.fd == fd && e.readable),
+            "{events:?}"
+        );
+        assert_eq!(kq.take_change_errors(), []);
+    }
 }
