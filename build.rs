@@ -1,8 +1,9 @@
 //! Names the kqueue systems once, and links libkqueue when the `libkqueue`
 //! feature is on.
 //!
-//! Chapter 10, "kqueue", explains it. Two `cfg` names, set here and used in
-//! `src/poll/` and `tests/ch03_conformance.rs`, save repeating a list of six
+//! Chapter 10, "kqueue", explains it. Two `cfg` names, set here for every
+//! target of the package (the library, its tests, its examples) and used in
+//! `src/poll/` and `tests/ch10_conformance.rs`, save repeating a list of six
 //! systems: `kqueue_os`, a kernel with kqueue (macOS, iOS and the BSDs), and
 //! `has_kqueue`, a build with the kqueue backend (a `kqueue_os`, or Linux with
 //! the feature). Linux has no kqueue, but libkqueue
@@ -17,7 +18,7 @@
 //! `LIBKQUEUE_LIB_DIR` is the folder holding `libkqueue.so`; leave it unset
 //! when libkqueue is installed where the linker looks (a distribution's
 //! `libkqueue-dev` package). The declarations of `kqueue` and `kevent` are
-//! our own (`src/poll/kqueue.rs`), so no header and no bindgen are needed.
+//! our own (`src/poll/kqueue/ffi.rs`), so no header and no bindgen are needed.
 
 // ANCHOR: main
 fn main() {

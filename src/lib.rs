@@ -58,6 +58,7 @@ pub mod poll;
 mod reactor;
 mod server;
 mod shared;
+#[cfg(unix)]
 mod sync;
 mod threads;
 
@@ -76,7 +77,7 @@ pub mod internals {
     #[cfg(all(unix, loom))]
     pub use crate::notes::Bug;
     #[cfg(unix)]
-    pub use crate::notes::{NoteQueue, Signal, Wakeups};
+    pub use crate::notes::{NoteQueue, Wakeups};
     #[cfg(unix)]
     pub use crate::reactor::balance::may_accept;
     #[cfg(unix)]

@@ -3,7 +3,8 @@
 //! Chapter 4, "Wake-ups", explains this file. It mirrors evio's
 //! `internal/notequeue.go` (`noteQueue.Add`, `noteQueue.ForEach`) together with
 //! `Poll.Trigger` in `internal/internal_linux.go`: a note is pushed under a
-//! mutex, then the loop's wake-up signal (an eventfd write on Linux) makes its
+//! mutex, then the loop's wake-up signal (the poller's [`Signal`], an eventfd
+//! write on Linux, defined with the pollers in `src/poll/interface.rs`) makes its
 //! `epoll_wait` return; the loop drains every note before it looks at any
 //! ready file descriptor.
 //!
@@ -17,18 +18,8 @@
 
 use std::io;
 
+use crate::poll::Signal;
 use crate::sync::Mutex;
-
-// ANCHOR: signal
-/// The "wake up!" half of a poller, usable from any thread.
-///
-/// On Linux this writes to the loop's eventfd; on the BSDs it triggers an
-/// `EVFILT_USER` event. Tests give the queue a counting stand-in.
-pub trait Signal: Send + Sync {
-    /// Makes the loop's current or next wait return.
-    fn signal(&self) -> io::Result<()>;
-}
-// ANCHOR_END: signal
 
 // ANCHOR: wakeups
 /// When [`NoteQueue::add`] signals the loop.

@@ -101,3 +101,42 @@ impl Server {
         matches!(self.imp, Imp::Threads(_))
     }
 }
+
+#[cfg(all(test, unix, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::poll::HAS_KQUEUE;
+
+    /// The poller's error (`crate::poll`'s test checks it) reaches the
+    /// caller of `bind`, before any callback runs.
+    #[test]
+    fn ch10_a_server_on_kqueue_without_the_feature_fails_at_bind() {
+        if HAS_KQUEUE {
+            return; // nothing to check: this build has kqueue
+        }
+        let config = Config {
+            backend: Backend::Kqueue,
+            ..Config::default()
+        };
+        let Err(err) = Server::bind(config, &["tcp://127.0.0.1:0"]) else {
+            panic!("a server on kqueue should not bind in this build");
+        };
+        assert!(err.to_string().contains("libkqueue"), "{err}");
+    }
+
+    /// `Threads` has no poller: `bind` gives it to the thread-based
+    /// variant, and the reactor, asked directly, refuses it.
+    #[test]
+    fn ch10_threads_never_reach_the_reactor() {
+        let config = Config {
+            backend: Backend::Threads,
+            ..Config::default()
+        };
+        let addrs = [ListenAddr::parse("tcp://127.0.0.1:0").unwrap()];
+        assert!(wants_threads(&config, &addrs));
+        let Err(err) = reactor::Server::bind(config, &addrs) else {
+            panic!("the reactor should refuse backend Threads");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    }
+}

@@ -20,7 +20,8 @@ mod ch11_loom_common;
 use std::io;
 
 use ch11_loom_common::{expect_failure, explore, trace, NoSignal};
-use evio::internals::{Bug, NoteQueue, Signal, Wakeups};
+use evio::internals::{Bug, NoteQueue, Wakeups};
+use evio::poll::Signal;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 

@@ -10,11 +10,18 @@
 //! Each property is a public function that panics, with a message that says
 //! what went wrong, when the backend breaks it. [`poll_conformance!`] turns
 //! them all into `#[test]`s for one type, each under a watchdog so that a
-//! backend that ignores its timeout fails instead of hanging:
+//! backend that ignores its timeout fails instead of hanging. The first
+//! argument names the module of the tests; start it with the chapter, so
+//! that `cargo test ch10` finds chapter 10's:
 //!
 //! ```ignore
-//! evio::poll_conformance!(my_poll, my_crate::MyPoll);
+//! evio::poll_conformance!(ch10_poll2, my_crate::Poll2);
 //! ```
+//!
+//! The suite is compiled with the cargo feature `conformance` only. Every
+//! test build of this crate has it (Cargo.toml: the crate is its own
+//! dev-dependency, with the feature); another crate asks for it with
+//! `evio-rs = { path = "...", features = ["conformance"] }`.
 //!
 //! The bounds on time are loose on purpose: the suite must pass on a loaded
 //! two-core machine, and it checks behaviour, not speed.
@@ -27,8 +34,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{Event, Interest, Poll};
-use crate::notes::Signal;
+use super::interface::{Event, Interest, Poll, Signal};
 
 /// Longest a wait is given for something that is already true; far more
 /// than it should take, so only a broken backend reaches it.
@@ -225,8 +231,10 @@ pub fn with_watchdog(name: &str, property: fn()) {
 
 // ANCHOR: macro
 /// Writes the conformance suite as `#[test]`s for one backend type, in a
-/// module named `$name`: `evio::poll_conformance!(epoll, evio::poll::epoll::Epoll);`
-/// Then `cargo test --test ch03_conformance $name` runs them.
+/// module named `$name`, chapter first:
+/// `evio::poll_conformance!(ch03_epoll, evio::poll::Epoll);` makes
+/// `ch03_epoll::readable_is_reported` and five more, and
+/// `cargo test ch03_epoll` runs them.
 #[macro_export]
 macro_rules! poll_conformance {
     ($name:ident, $poll:ty) => {
@@ -237,12 +245,12 @@ macro_rules! poll_conformance {
             use $crate::poll::conformance as c;
 
             #[test]
-            fn ch03_readable_is_reported() {
+            fn readable_is_reported() {
                 c::with_watchdog("readable_is_reported", c::readable_is_reported::<$poll>);
             }
 
             #[test]
-            fn ch03_write_interest_comes_and_goes() {
+            fn write_interest_comes_and_goes() {
                 c::with_watchdog(
                     "write_interest_comes_and_goes",
                     c::write_interest_comes_and_goes::<$poll>,
@@ -250,7 +258,7 @@ macro_rules! poll_conformance {
             }
 
             #[test]
-            fn ch03_deleted_fd_is_not_reported() {
+            fn deleted_fd_is_not_reported() {
                 c::with_watchdog(
                     "deleted_fd_is_not_reported",
                     c::deleted_fd_is_not_reported::<$poll>,
@@ -258,7 +266,7 @@ macro_rules! poll_conformance {
             }
 
             #[test]
-            fn ch03_wake_from_another_thread() {
+            fn wake_from_another_thread() {
                 c::with_watchdog(
                     "wake_from_another_thread",
                     c::wake_from_another_thread::<$poll>,
@@ -266,7 +274,7 @@ macro_rules! poll_conformance {
             }
 
             #[test]
-            fn ch03_many_wakes_are_not_lost() {
+            fn many_wakes_are_not_lost() {
                 c::with_watchdog(
                     "many_wakes_are_not_lost",
                     c::many_wakes_are_not_lost::<$poll>,
@@ -274,7 +282,7 @@ macro_rules! poll_conformance {
             }
 
             #[test]
-            fn ch03_timeout_is_honoured() {
+            fn timeout_is_honoured() {
                 c::with_watchdog("timeout_is_honoured", c::timeout_is_honoured::<$poll>);
             }
         }

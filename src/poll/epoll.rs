@@ -7,26 +7,18 @@
 //! wait has no fixed 100 ms timeout (the loop passes the time to its next
 //! tick, or none), and an `epoll_ctl` error is returned, not a panic.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Event, Interest, Poll};
-use crate::notes::Signal;
+use super::interface::{Event, Interest, Poll, Signal};
+use super::sys::cvt;
 
 /// How many ready descriptors one `epoll_wait` can report: evio's 64. More
 /// ready descriptors are not lost; the next wait reports them.
 const MAX_EVENTS: usize = 64;
-
-/// Turns a libc return value into an `io::Result`, reading `errno` on -1.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
 
 // ANCHOR: epoll
 /// An epoll instance plus the eventfd that wakes it.
@@ -34,30 +26,26 @@ pub struct Epoll {
     epfd: OwnedFd,
     /// Shared with every [`EventFd`] signal handed out, so a late wake-up
     /// from another thread writes to a still-open fd even after the poller
-    /// is gone.
-    wake: Arc<OwnedFd>,
+    /// is gone. A `File`, because an eventfd is read and written like one
+    /// (8 bytes, a counter), and `File` does that without `unsafe`.
+    wake: Arc<File>,
     buf: Vec<libc::epoll_event>,
 }
 
 /// The wake-up half: writing 1 to the eventfd makes it readable, which makes
 /// `epoll_wait` return.
-pub struct EventFd(Arc<OwnedFd>);
+pub struct EventFd(Arc<File>);
 
 impl Signal for EventFd {
     fn signal(&self) -> io::Result<()> {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to an fd we own.
-        let n = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
-        if n == 8 {
-            return Ok(());
+        // `&File` is `Write`: no `&mut` needed, so any thread can signal.
+        match (&*self.0).write(&1u64.to_ne_bytes()) {
+            Ok(_) => Ok(()),
+            // EAGAIN: the counter is at its maximum, so the fd is readable
+            // anyway and the loop will wake. Nothing is lost.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
         }
-        let err = io::Error::last_os_error();
-        // EAGAIN: the counter is at its maximum, so the fd is readable anyway
-        // and the loop will wake. Nothing is lost.
-        if err.kind() == io::ErrorKind::WouldBlock {
-            return Ok(());
-        }
-        Err(err)
     }
 }
 // ANCHOR_END: epoll
@@ -105,7 +93,7 @@ impl Poll for Epoll {
         };
         let poll = Epoll {
             epfd,
-            wake: Arc::new(wake),
+            wake: Arc::new(File::from(wake)),
             buf: Vec::with_capacity(MAX_EVENTS),
         };
         poll.ctl(libc::EPOLL_CTL_ADD, poll.wake.as_raw_fd(), Interest::READ)?;
@@ -138,32 +126,27 @@ impl Poll for Epoll {
         });
         // SAFETY: the buffer has room for MAX_EVENTS entries; the kernel
         // fills the first n and we set the length to n.
-        let n = unsafe {
+        let n = match cvt(unsafe {
             libc::epoll_wait(
                 self.epfd.as_raw_fd(),
                 self.buf.as_mut_ptr(),
                 MAX_EVENTS as i32,
                 ms,
             )
+        }) {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
         };
-        if n == -1 {
-            let err = io::Error::last_os_error();
-            return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(err)
-            };
-        }
-        unsafe { self.buf.set_len(n as usize) };
+        unsafe { self.buf.set_len(n) };
         let wake_fd = self.wake.as_raw_fd();
         for ev in &self.buf {
             let fd = ev.u64 as RawFd;
             if fd == wake_fd {
                 // Reset the eventfd counter so the next wait blocks again.
-                let mut value: u64 = 0;
-                // SAFETY: reads 8 bytes into a live u64. EAGAIN (already
-                // reset) is harmless.
-                unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
+                // EAGAIN (already reset) is harmless, so the result is not
+                // looked at.
+                let _ = (&*self.wake).read(&mut [0u8; 8]);
                 continue;
             }
             let bits = ev.events as libc::c_int;

@@ -1,29 +1,47 @@
-//! The poller interface: what a loop needs from epoll, kqueue, or your own.
+//! The pollers: what a loop needs from epoll, kqueue, or your own.
 //!
-//! Chapter 3, "The poller", explains this file. evio's `internal` package has
+//! Chapter 3, "The poller", explains this folder. evio's `internal` package has
 //! one `Poll` type per OS with the same methods (`AddRead`, `AddReadWrite`,
 //! `ModRead`, `ModReadWrite`, `ModDetach`, `Wait`, `Trigger`); here they become
-//! one trait, [`Poll`], and each OS backend lives in its own file, as mio lays
-//! out `sys/unix/selector/epoll.rs` apart from the portable code.
+//! one trait, [`Poll`] (in `interface.rs`, re-exported here), and each OS
+//! backend lives in its own file, as mio lays out `sys/unix/selector/epoll.rs`
+//! apart from the portable code.
 //!
 //! The trait is small on purpose: a student's backend (`poll(2)`, say) only
 //! has to add, change and remove interest, wait, and be woken; the
-//! [`conformance`] suite checks that it does.
+//! `conformance` suite (cargo feature `conformance`) checks that it does.
 //!
-//! [`AnyPoll`] is the backend chosen at run time ([`Backend`]): epoll or
-//! kqueue (chapter 10), whichever this build has and the config asks for.
+//! [`AnyPoll`] is the backend chosen at run time ([`Choice`]): epoll or
+//! kqueue (chapter 10), whichever this build has and the caller asks for.
+//!
+//! This module is the floor of the house: it uses `std` and `libc`, and
+//! nothing from the rest of the crate. The note queue (`src/notes.rs`) and
+//! the reactor (`src/reactor/`) are built on it, never the other way round.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::api::Backend;
-use crate::notes::Signal;
-
+// The suite every backend must pass: `--features conformance`, which every
+// test build of this crate has (see Cargo.toml).
+#[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
 pub mod kqueue;
+// The traits and types every backend uses, in a file of their own: the
+// backends import them from there, never from this file, so no import
+// goes in a circle (this file uses the backends).
+mod interface;
+mod sys;
+
+pub use interface::{Event, Interest, Poll, Signal};
+
+/// The backends, by name: what a student's own backend sits next to.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::Epoll;
+#[cfg(has_kqueue)]
+pub use kqueue::Kqueue;
 
 /// The poller the reactor uses on this OS.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -31,79 +49,6 @@ pub type DefaultPoll = epoll::Epoll;
 /// The poller the reactor uses on this OS.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub type DefaultPoll = kqueue::Kqueue;
-
-// ANCHOR: interest
-/// Which readiness a file descriptor is registered for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Interest {
-    /// Report when there is something to read (or a connection to accept).
-    pub read: bool,
-    /// Report when a write would not block.
-    pub write: bool,
-}
-
-impl Interest {
-    /// Readable only: evio's `AddRead`/`ModRead`.
-    pub const READ: Interest = Interest {
-        read: true,
-        write: false,
-    };
-    /// Writable only.
-    pub const WRITE: Interest = Interest {
-        read: false,
-        write: true,
-    };
-    /// Both: evio's `AddReadWrite`/`ModReadWrite`.
-    pub const READ_WRITE: Interest = Interest {
-        read: true,
-        write: true,
-    };
-}
-// ANCHOR_END: interest
-
-/// One ready file descriptor, as a wait reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// The file descriptor.
-    pub fd: RawFd,
-    /// Readable, or closed by the peer, or in error (a read will not block).
-    pub readable: bool,
-    /// Writable, or in error (a write will not block).
-    pub writable: bool,
-}
-
-// ANCHOR: poll
-/// A readiness poller, level-triggered: a descriptor that stays ready is
-/// reported by every wait until it is not ready any more.
-pub trait Poll: Sized + Send {
-    /// The handle other threads use to wake this poller.
-    type Signal: Signal + 'static;
-
-    /// Creates a poller and its wake-up mechanism.
-    fn new() -> io::Result<Self>;
-
-    /// A wake-up handle; [`Signal::signal`] makes the current or next
-    /// [`Poll::wait`] return.
-    fn signal(&self) -> Self::Signal;
-
-    /// Starts watching `fd`.
-    fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
-
-    /// Changes what `fd` is watched for.
-    fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
-
-    /// Stops watching `fd` (evio's `ModDetach`). Closing an fd also stops
-    /// the watch, so this is needed only for an fd that stays open.
-    fn delete(&mut self, fd: RawFd) -> io::Result<()>;
-
-    /// Waits until a descriptor is ready, the poller is signalled, or
-    /// `timeout` passes (`None`: no limit), and puts the ready descriptors in
-    /// `events` (cleared first). A wake-up signal is consumed here and not
-    /// reported, so `events` can come back empty. An interrupted wait
-    /// (`EINTR`) is not an error: it returns with no events.
-    fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
-}
-// ANCHOR_END: poll
 
 /// Whether this build has the epoll backend (Linux).
 pub const HAS_EPOLL: bool = cfg!(any(target_os = "linux", target_os = "android"));
@@ -127,8 +72,18 @@ pub type KqueueBackend = kqueue::Kqueue;
 pub type KqueueBackend = Absent;
 
 // ANCHOR: any_poll
+/// Which backend [`AnyPoll::open`] opens. The reactor turns the config's
+/// `Backend` (the examples' `--backend`) into one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// epoll on Linux, kqueue on macOS and the BSDs.
+    Auto,
+    Epoll,
+    Kqueue,
+}
+
 /// A poller chosen at run time: what the reactor holds, so that one build
-/// can serve on epoll or on kqueue ([`Backend`], the examples' `--backend`).
+/// can serve on epoll or on kqueue.
 /// Each call is a `match` on two variants next to a system call: free.
 pub enum AnyPoll {
     Epoll(EpollBackend),
@@ -142,22 +97,20 @@ pub enum AnySignal {
 }
 
 impl AnyPoll {
-    /// Opens the poller `backend` names. `Auto` is epoll on Linux, kqueue
-    /// on macOS and the BSDs. A backend this build lacks is `Unsupported`,
-    /// with a message that says how to get it.
-    pub fn open(backend: Backend) -> io::Result<AnyPoll> {
+    /// Opens the poller `choice` names. A backend this build lacks is
+    /// `Unsupported`, with a message that says how to get it.
+    pub fn open(choice: Choice) -> io::Result<AnyPoll> {
         let unsupported = |msg: &str| Err(io::Error::new(io::ErrorKind::Unsupported, msg));
-        match backend {
-            Backend::Auto if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
-            Backend::Auto => KqueueBackend::new().map(AnyPoll::Kqueue),
-            Backend::Epoll if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
-            Backend::Kqueue if HAS_KQUEUE => KqueueBackend::new().map(AnyPoll::Kqueue),
-            Backend::Epoll => unsupported("backend Epoll: epoll exists only on Linux"),
-            Backend::Kqueue => unsupported(
+        match choice {
+            Choice::Auto if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
+            Choice::Auto => KqueueBackend::new().map(AnyPoll::Kqueue),
+            Choice::Epoll if HAS_EPOLL => EpollBackend::new().map(AnyPoll::Epoll),
+            Choice::Kqueue if HAS_KQUEUE => KqueueBackend::new().map(AnyPoll::Kqueue),
+            Choice::Epoll => unsupported("backend Epoll: epoll exists only on Linux"),
+            Choice::Kqueue => unsupported(
                 "backend Kqueue: kqueue needs macOS or a BSD; on Linux, build with \
                  `--features libkqueue` and libkqueue installed (chapter 10)",
             ),
-            Backend::Threads => unsupported("backend Threads has no poller"),
         }
     }
 }
@@ -177,7 +130,7 @@ impl Poll for AnyPoll {
 
     /// The `Auto` backend.
     fn new() -> io::Result<Self> {
-        AnyPoll::open(Backend::Auto)
+        AnyPoll::open(Choice::Auto)
     }
 
     // The arm of an `Absent` backend is never reached, and rustc says so.
@@ -266,41 +219,32 @@ impl Poll for Absent {
 mod tests {
     use super::*;
 
-    fn open_error(backend: Backend) -> io::Error {
-        match AnyPoll::open(backend) {
-            Ok(_) => panic!("{backend:?} should not open in this build"),
+    fn open_error(choice: Choice) -> io::Error {
+        match AnyPoll::open(choice) {
+            Ok(_) => panic!("{choice:?} should not open in this build"),
             Err(e) => e,
         }
     }
 
     #[test]
     fn ch10_the_backend_is_chosen_at_run_time() {
-        let auto = AnyPoll::open(Backend::Auto).expect("Auto always opens");
+        let auto = AnyPoll::open(Choice::Auto).expect("Auto always opens");
         // Auto: epoll on Linux, kqueue elsewhere, even with libkqueue built in.
         assert_eq!(matches!(auto, AnyPoll::Epoll(_)), HAS_EPOLL);
-        assert_eq!(AnyPoll::open(Backend::Kqueue).is_ok(), HAS_KQUEUE);
-        assert_eq!(AnyPoll::open(Backend::Epoll).is_ok(), HAS_EPOLL);
-        let threads = open_error(Backend::Threads);
-        assert_eq!(threads.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(AnyPoll::open(Choice::Kqueue).is_ok(), HAS_KQUEUE);
+        assert_eq!(AnyPoll::open(Choice::Epoll).is_ok(), HAS_EPOLL);
+        if !HAS_EPOLL {
+            assert_eq!(open_error(Choice::Epoll).kind(), io::ErrorKind::Unsupported);
+        }
     }
 
-    #[cfg(unix)]
     #[test]
     fn ch10_kqueue_on_linux_without_the_feature_says_which_feature() {
         if HAS_KQUEUE {
             return; // nothing to check: this build has kqueue
         }
-        let err = open_error(Backend::Kqueue);
+        let err = open_error(Choice::Kqueue);
         assert_eq!(err.kind(), io::ErrorKind::Unsupported);
         assert!(err.to_string().contains("--features libkqueue"), "{err}");
-        // The server passes the same error on, before any callback runs.
-        let config = crate::Config {
-            backend: Backend::Kqueue,
-            ..crate::Config::default()
-        };
-        let Err(err) = crate::Server::bind(config, &["tcp://127.0.0.1:0"]) else {
-            panic!("a server on kqueue should not bind in this build");
-        };
-        assert!(err.to_string().contains("libkqueue"), "{err}");
     }
 }

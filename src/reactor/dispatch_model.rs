@@ -34,8 +34,8 @@ use super::event_loop::{Loop, Shared, Socket};
 use crate::api::{Action, Flow, LoadBalance, Options, Stream};
 use crate::conn::{Conn, Ends};
 use crate::events::Events;
-use crate::notes::{NoteQueue, Signal};
-use crate::poll::{Event, Interest, Poll};
+use crate::notes::NoteQueue;
+use crate::poll::{Event, Interest, Poll, Signal};
 use crate::shared::Sock;
 
 /// The connection's fd, as the fake poller knows it.

@@ -29,10 +29,10 @@ use std::io;
 use std::sync::Arc;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Config, LoadBalance, ServerInfo};
+use crate::api::{Action, Backend, Config, LoadBalance, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::poll::{AnyPoll, Interest, Poll};
+use crate::poll::{AnyPoll, Choice, Interest, Poll};
 use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
@@ -62,6 +62,21 @@ impl Stop for StopNotes {
 }
 // ANCHOR_END: stopper
 
+/// The poller a config's [`Backend`] names. `crate::Server::bind` hands
+/// `Threads` to the thread-based variant, never to the reactor; should it
+/// come here anyway, the error says so.
+fn poll_choice(backend: Backend) -> io::Result<Choice> {
+    match backend {
+        Backend::Auto => Ok(Choice::Auto),
+        Backend::Epoll => Ok(Choice::Epoll),
+        Backend::Kqueue => Ok(Choice::Kqueue),
+        Backend::Threads => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "backend Threads has no poller: the thread-based variant serves it, not the reactor",
+        )),
+    }
+}
+
 impl Server {
     // ANCHOR: bind
     /// Binds every parsed address (`evio::Server::bind` parsed them all
@@ -77,7 +92,7 @@ impl Server {
         let mut notes = Vec::with_capacity(num_loops);
         for _ in 0..num_loops {
             // epoll or kqueue, as the config says (chapter 10).
-            let mut poll = AnyPoll::open(config.backend)?;
+            let mut poll = AnyPoll::open(poll_choice(config.backend)?)?;
             // Decision: *who accepts*. evio's rule: every loop watches every
             // listener, and `balance::may_accept` picks among the woken.
             for l in &listeners {

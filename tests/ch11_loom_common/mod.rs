@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use evio::internals::Signal;
+use evio::poll::Signal;
 
 /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set: every
 /// interleaving with at most this many forced thread switches. 3 explores

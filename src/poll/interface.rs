@@ -1,0 +1,98 @@
+//! What a poller is: the [`Poll`] and [`Signal`] traits, and the
+//! [`Interest`] and [`Event`] they speak in.
+//!
+//! Chapter 3, "The poller", explains this file; `src/poll/mod.rs` re-exports
+//! all of it, so a user writes `evio::poll::Poll`. evio's `internal` package
+//! has one `Poll` type per OS with the same methods (`AddRead`,
+//! `AddReadWrite`, `ModRead`, `ModReadWrite`, `ModDetach`, `Wait`,
+//! `Trigger`); here they become one trait, which each backend (epoll,
+//! kqueue, yours) implements, importing it from this file.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+// ANCHOR: interest
+/// Which readiness a file descriptor is registered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest {
+    /// Report when there is something to read (or a connection to accept).
+    pub read: bool,
+    /// Report when a write would not block.
+    pub write: bool,
+}
+
+impl Interest {
+    /// Readable only: evio's `AddRead`/`ModRead`.
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+    /// Writable only.
+    pub const WRITE: Interest = Interest {
+        read: false,
+        write: true,
+    };
+    /// Both: evio's `AddReadWrite`/`ModReadWrite`.
+    pub const READ_WRITE: Interest = Interest {
+        read: true,
+        write: true,
+    };
+}
+// ANCHOR_END: interest
+
+/// One ready file descriptor, as a wait reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The file descriptor.
+    pub fd: RawFd,
+    /// Readable, or closed by the peer, or in error (a read will not block).
+    pub readable: bool,
+    /// Writable, or in error (a write will not block).
+    pub writable: bool,
+}
+
+// ANCHOR: signal
+/// The "wake up!" half of a poller, usable from any thread.
+///
+/// On Linux this writes to the loop's eventfd; on the BSDs it triggers an
+/// `EVFILT_USER` event. The note queue (`src/notes.rs`, chapter 4) holds one
+/// to wake its loop; tests give the queue a counting stand-in.
+pub trait Signal: Send + Sync {
+    /// Makes the loop's current or next wait return.
+    fn signal(&self) -> io::Result<()>;
+}
+// ANCHOR_END: signal
+
+// ANCHOR: poll
+/// A readiness poller, level-triggered: a descriptor that stays ready is
+/// reported by every wait until it is not ready any more.
+pub trait Poll: Sized + Send {
+    /// The handle other threads use to wake this poller.
+    type Signal: Signal + 'static;
+
+    /// Creates a poller and its wake-up mechanism.
+    fn new() -> io::Result<Self>;
+
+    /// A wake-up handle; [`Signal::signal`] makes the current or next
+    /// [`Poll::wait`] return.
+    fn signal(&self) -> Self::Signal;
+
+    /// Starts watching `fd`.
+    fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
+
+    /// Changes what `fd` is watched for.
+    fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
+
+    /// Stops watching `fd` (evio's `ModDetach`). Closing an fd also stops
+    /// the watch, so this is needed only for an fd that stays open.
+    fn delete(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Waits until a descriptor is ready, the poller is signalled, or
+    /// `timeout` passes (`None`: no limit), and puts the ready descriptors in
+    /// `events` (cleared first). A wake-up signal is consumed here and not
+    /// reported, so `events` can come back empty. An interrupted wait
+    /// (`EINTR`) is not an error: it returns with no events.
+    fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
+}
+// ANCHOR_END: poll

@@ -1,0 +1,81 @@
+//! Where libkqueue, a kqueue in userspace over epoll, behaves unlike a BSD
+//! kernel, and what the backend does about it: three workarounds, kept in
+//! one place so that the rest of the backend reads as plain kqueue.
+//!
+//! Chapter 10, "kqueue", explains them. evio never met them: it runs its
+//! kqueue code on the BSDs only.
+//!
+//! 1. Closing an fd does not remove its filters ([`CLOSE_REMOVES_FILTERS`]):
+//!    the change list deletes them before it adds new ones
+//!    (`changes::Registry`, `fresh`).
+//! 2. A refused change's error entry comes back uncounted when the wait
+//!    times out ([`uncounted_errors`]).
+//! 3. A closed kqueue's own fds are freed a little later, by a thread of
+//!    libkqueue's ([`drain_pending_close`]).
+//!
+//! On a BSD the first is `false`, the second finds nothing, and the third
+//! is not called.
+
+use super::ffi::{self, EV_ERROR};
+use super::fired::from_kevent;
+
+// ANCHOR: close_removes
+/// Whether closing an fd removes its filters from the kqueue. A BSD kernel
+/// does (kqueue(2): "calling close() on a file descriptor will remove any
+/// kevents that reference the descriptor"). libkqueue cannot: Linux does
+/// not tell a library that an fd was closed (libkqueue's BUGS.md), so a
+/// filter outlives its fd, and an `EV_ADD` for a new socket that reuses the
+/// number fails. Our reactor closes connections without deleting them
+/// first, as it does on epoll, so on libkqueue `Registry` deletes the
+/// stale filters before it adds new ones.
+pub(super) const CLOSE_REMOVES_FILTERS: bool = cfg!(kqueue_os);
+// ANCHOR_END: close_removes
+
+/// How many of `answers`, the entries a wait got back for its changes, are
+/// error entries that `kevent` wrote but did not count.
+///
+/// libkqueue writes a failed change's EV_ERROR entry, then waits, and
+/// returns 0 if the wait times out: the entry is there but not counted. The
+/// wait blanks these entries before the call, so the leading ones that
+/// carry EV_ERROR are exactly the uncounted errors. (A BSD kernel returns
+/// at once with them; this finds none there.)
+pub(super) fn uncounted_errors(answers: &[ffi::kevent]) -> usize {
+    answers
+        .iter()
+        .take_while(|k| from_kevent(k).flags & EV_ERROR != 0)
+        .count()
+}
+
+/// libkqueue notices a closed kqueue from a thread of its own, which
+/// closes the kqueue's own fds (an epoll fd, a pipe, eventfds) a little
+/// later. Until then those numbers stay taken, and the next sockets get
+/// other numbers than they would from a BSD kernel (a test that expects
+/// a closed connection's fd to be handed out again can fail). libkqueue
+/// after 2.7.0 exports a call that waits for that thread; older versions
+/// lack it, so look it up at run time instead of linking to it.
+pub(super) fn drain_pending_close() {
+    let name = c"libkqueue_drain_pending_close";
+    // SAFETY: dlsym with a valid C string; a null result means absent.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    if !f.is_null() {
+        // SAFETY: libkqueue declares it `void libkqueue_drain_pending_close(void)`.
+        let f: extern "C" fn() = unsafe { std::mem::transmute(f) };
+        f();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poll::kqueue::ffi::{blank, EVFILT_READ};
+
+    #[test]
+    fn ch10_uncounted_errors_are_the_leading_error_entries() {
+        let mut answers = [blank(); 3];
+        assert_eq!(uncounted_errors(&answers), 0, "blank: no error");
+        answers[0].flags = EV_ERROR as _;
+        answers[0].filter = EVFILT_READ as _;
+        answers[2].flags = EV_ERROR as _;
+        assert_eq!(uncounted_errors(&answers), 1, "stops at the first blank");
+    }
+}
