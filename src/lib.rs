@@ -19,7 +19,7 @@
 //! | vocabulary | `api.rs`, `addr.rs`, `input_stream.rs`, `notes.rs` | the types you pass and get back ([`Action`], [`Config`], [`Addr`], ...), address parsing, [`InputStream`], the note queue | 2, 4 |
 //! | the connection | `conn.rs` | [`Conn`] and [`Waker`], naming no engine | 2, 4 |
 //! | the callbacks | `events.rs` | [`Events`] | 2 |
-//! | what engines share | `shared/` | listeners, sockets, loop threads, [`Stopper`], the UDP reply | 5, 6, 8 |
+//! | what engines share | `shared/` | listeners, sockets, loop threads, [`Stopper`], the UDP reply | 5, 6, 8, 9 |
 //! | the engines | `reactor/`, `threads/` | the reactor on a poller; the thread-based variant. Neither imports the other | 5 to 9 |
 //! | the server | `server.rs` | [`Server`]: picks an engine at `bind` | 9 |
 //! | the crate | `lib.rs` | what is public | 2 |

@@ -180,6 +180,7 @@ impl Listener {
     /// connection that another loop took first must get `EAGAIN`, not sleep
     /// in `accept`. A second call per address, once at start, since macOS
     /// has no `SOCK_NONBLOCK`.
+    #[cfg(unix)]
     pub(crate) fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Listener::Tcp(l) => l.set_nonblocking(true),
@@ -273,7 +274,7 @@ use libc::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
 use apple::{accept4, SOCK_CLOEXEC, SOCK_NONBLOCK};
 
 /// `accept4` for macOS, which lacks it: `accept`, then the two `fcntl`
-/// calls that evio makes on every OS. (Chapter 10; the BSDs have accept4.)
+/// calls that evio makes on every OS. (Chapter 6; the BSDs have accept4.)
 #[cfg(target_vendor = "apple")]
 mod apple {
     pub const SOCK_NONBLOCK: i32 = 1;

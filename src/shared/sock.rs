@@ -44,6 +44,7 @@ impl Sock {
         }
     }
 
+    #[cfg(unix)] // the reactor's; the thread variant writes everything at once
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => (&mut &*s).write(buf),
@@ -71,6 +72,7 @@ impl Sock {
         };
     }
 
+    #[cfg(unix)] // the reactor's
     pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.set_nonblocking(on),
@@ -80,6 +82,7 @@ impl Sock {
     }
 
     /// Whether this is a unix socket (which has no keep-alive and no port).
+    #[cfg(unix)] // the reactor's
     pub(crate) fn is_unix(&self) -> bool {
         !matches!(self, Sock::Tcp(_))
     }
@@ -125,8 +128,12 @@ impl Peer for Sock {
 
     /// std has no keep-alive call; socket2 has one on every OS.
     fn set_keep_alive(&self, ka: &socket2::TcpKeepalive) {
-        if let Sock::Tcp(s) = self {
-            let _ = socket2::SockRef::from(s).set_tcp_keepalive(ka);
+        match self {
+            Sock::Tcp(s) => {
+                let _ = socket2::SockRef::from(s).set_tcp_keepalive(ka);
+            }
+            #[cfg(unix)]
+            Sock::Unix(_) => {}
         }
     }
 }

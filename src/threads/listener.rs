@@ -5,7 +5,8 @@
 //! in `accept`, that hands each new connection to a loop. Unlike evio's, it
 //! asks the [`Balancer`](super::balance::Balancer) which loop (evio always
 //! takes turns), starts the connection's reader thread itself, so that the
-//! loop never pays for a thread spawn, and it can be stopped: see `Listener::poke` in `src/shared/listener.rs`.
+//! loop never pays for a thread spawn, and it can be stopped (see
+//! `Listener::poke` in `src/shared/listener.rs`).
 //!
 //! The listeners are bound by `src/shared/listener.rs`, as the reactor's
 //! are, and stay blocking, as std makes them: nothing here polls.
