@@ -133,6 +133,73 @@ impl std::str::FromStr for Backend {
     }
 }
 
+// ANCHOR: writes
+/// When a reply is written, and what the loop watches while it waits: the
+/// reactor's two write decisions (chapters 7 and 13). The thread-based
+/// variant always writes at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Writes {
+    /// evio's way: never in the callback's step. The loop arms write
+    /// interest (read stays on) and writes when the next wait says the
+    /// socket is writable, then acts on the next. Two `epoll_ctl` calls and
+    /// an extra wait per reply, and a peer that does not read spins the
+    /// loop (chapter 7).
+    Deferred,
+    /// Write at once, as much as the socket takes, and act at once when all
+    /// of it has gone. Only if the socket would block does the loop watch
+    /// for write, and then for write only: it stops reading that peer
+    /// (back-pressure). One `read` and one `write` per reply (chapter 13).
+    #[default]
+    Eager,
+}
+// ANCHOR_END: writes
+
+// ANCHOR: wakeups
+/// When another thread's note wakes a loop (chapters 4 and 13).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wakeups {
+    /// On every note, as evio does: one eventfd write per note.
+    EveryNote,
+    /// Only when the note lands in an empty queue. A non-empty queue has
+    /// already been signalled by whoever made it non-empty, and the loop has
+    /// not drained it yet, so a second signal would wake nobody new.
+    #[default]
+    Coalesced,
+}
+// ANCHOR_END: wakeups
+
+impl std::str::FromStr for Writes {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--writes` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "eager" => Ok(Writes::Eager),
+            "deferred" | "evio" => Ok(Writes::Deferred),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown writes {s:?}: expected eager or deferred (evio's)"),
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for Wakeups {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--wakeups` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "coalesced" => Ok(Wakeups::Coalesced),
+            "every-note" | "evio" => Ok(Wakeups::EveryNote),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown wakeups {s:?}: expected coalesced or every-note (evio's)"),
+            )),
+        }
+    }
+}
+
 // ANCHOR: config
 /// How a server is run: the fields evio keeps in its `Events` struct next to
 /// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
@@ -147,6 +214,10 @@ pub struct Config {
     pub balance: LoadBalance,
     /// Which implementation serves.
     pub backend: Backend,
+    /// When the reactor writes replies: evio's `Deferred`, or `Eager`.
+    pub writes: Writes,
+    /// When a note wakes a reactor loop: evio's `EveryNote`, or `Coalesced`.
+    pub wakeups: Wakeups,
 }
 
 impl Config {

@@ -62,7 +62,9 @@ mod shared;
 mod sync;
 mod threads;
 
-pub use api::{Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream};
+pub use api::{
+    Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream, Wakeups, Writes,
+};
 pub use conn::{Conn, Waker};
 pub use events::Events;
 pub use input_stream::InputStream;
@@ -74,10 +76,12 @@ pub use shared::Stopper;
 #[doc(hidden)]
 pub mod internals {
     pub use crate::addr::{ListenAddr, Network, Target};
+    #[cfg(unix)]
+    pub use crate::api::Wakeups;
     #[cfg(all(unix, loom))]
     pub use crate::notes::Bug;
     #[cfg(unix)]
-    pub use crate::notes::{NoteQueue, Wakeups};
+    pub use crate::notes::NoteQueue;
     #[cfg(unix)]
     pub use crate::reactor::balance::may_accept;
     #[cfg(unix)]

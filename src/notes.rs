@@ -18,22 +18,9 @@
 
 use std::io;
 
+use crate::api::Wakeups;
 use crate::poll::Signal;
 use crate::sync::Mutex;
-
-// ANCHOR: wakeups
-/// When [`NoteQueue::add`] signals the loop.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Wakeups {
-    /// On every note, as evio does: one eventfd write per note.
-    #[default]
-    EveryNote,
-    /// Only when the note lands in an empty queue. A non-empty queue has
-    /// already been signalled by whoever made it non-empty, and the loop has
-    /// not drained it yet, so a second signal would wake nobody new.
-    Coalesced,
-}
-// ANCHOR_END: wakeups
 
 // ANCHOR: queue
 /// A queue of notes for one loop: many producers, one consumer (the loop).

@@ -8,14 +8,15 @@ mod common;
 
 use std::io;
 
-use common::{backends, within};
-use evio::{Action, Addr, Backend, Config, Events, Server, ServerInfo};
+use common::{backends, within, Setup};
+use evio::{Action, Addr, Config, Events, Server, ServerInfo};
 
 /// Binding `addr` on `backend` must fail with `InvalidInput`, and the
 /// message must contain every one of `words`.
-fn rejects(backend: Backend, addr: &str, words: &[&str]) {
+fn rejects(backend: Setup, addr: &str, words: &[&str]) {
     let config = Config {
-        backend,
+        backend: backend.backend,
+        writes: backend.writes,
         ..Config::default()
     };
     let err = match Server::bind(config, &[addr]) {
@@ -41,7 +42,8 @@ fn ch02_bad_addresses_fail_with_a_message_that_says_why() {
             rejects(backend, "unix://", &["unix", "path"]);
             // One bad address among good ones fails the whole bind.
             let config = Config {
-                backend,
+                backend: backend.backend,
+                writes: backend.writes,
                 ..Config::default()
             };
             let err = Server::bind(config, &["tcp://127.0.0.1:0", "tulip://howdy"]).err();
@@ -65,7 +67,8 @@ fn ch02_tcp_with_no_host_and_no_port_binds_any() {
     within(30, || {
         for backend in backends() {
             let config = Config {
-                backend,
+                backend: backend.backend,
+                writes: backend.writes,
                 ..Config::default()
             };
             let server = Server::bind(config, &["tcp://"]).unwrap();

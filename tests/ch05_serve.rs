@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{backends, config, read_line, start, within, Client, Rng, TempDir};
-use evio::{Action, Addr, Backend, Conn, Events, LoadBalance, Options, ServerInfo};
+use common::{backends, config, read_line, start, within, Client, Rng, Setup, TempDir};
+use evio::{Action, Addr, Conn, Events, LoadBalance, Options, ServerInfo};
 
 const CLIENTS: usize = 10;
 const GREETING: &str = "sweetness\r\n";
@@ -158,7 +158,7 @@ fn client(addr: Addr, mut rng: Rng) -> (Addr, usize) {
     (me, sent)
 }
 
-fn serve(backend: Backend, unix: bool, loops: isize, balance: LoadBalance) {
+fn serve(backend: Setup, unix: bool, loops: isize, balance: LoadBalance) {
     let what = format!("{backend:?} unix={unix} loops={loops} {balance:?}");
     let dir = TempDir::new();
     let unix_addr = dir.unix_addr("serve.sock");

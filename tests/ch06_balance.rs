@@ -13,8 +13,8 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{backends, config, loop_index, read_line, start, wait_until, within, Client};
-use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Options, Server};
+use common::{backends, config, loop_index, read_line, start, wait_until, within, Client, Setup};
+use evio::{Action, Config, Conn, Events, LoadBalance, Options, Server};
 
 const LOOPS: usize = 3;
 
@@ -52,7 +52,7 @@ fn connect(server: &common::Running) -> (Client, usize) {
     (c, idx)
 }
 
-fn start_loops(backend: Backend, balance: LoadBalance) -> (common::Running, Arc<WhichLoop>) {
+fn start_loops(backend: Setup, balance: LoadBalance) -> (common::Running, Arc<WhichLoop>) {
     let events = Arc::new(WhichLoop::default());
     let cfg = config(backend, LOOPS as isize, balance);
     let server = start(backend, events.clone(), cfg, &["tcp://127.0.0.1:0"]);
@@ -167,7 +167,8 @@ fn ch06_reuseport_five_servers_share_one_port_and_each_serves() {
             }
             // Without the option, the port is taken.
             let cfg = Config {
-                backend,
+                backend: backend.backend,
+                writes: backend.writes,
                 ..Config::default()
             };
             let taken = Server::bind(cfg, &[&format!("tcp://127.0.0.1:{port}")]).err();

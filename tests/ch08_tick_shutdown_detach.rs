@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{backends, config, expect_eof, loop_index, start, wait_until, within, Client};
+use common::{backends, config, expect_eof, loop_index, start, wait_until, within, Client, Setup};
 use common::{Rng, TempDir};
-use evio::{Action, Backend, Conn, Events, LoadBalance, Options, ServerInfo, Stream};
+use evio::{Action, Conn, Events, LoadBalance, Options, ServerInfo, Stream};
 
 /// The two kinds of stream listener every test here runs on.
 fn listen_addrs(dir: &TempDir) -> [String; 2] {
@@ -48,7 +48,7 @@ impl Events for Ticks {
     }
 }
 
-fn tick(backend: Backend, addr: &str, loops: isize) {
+fn tick(backend: Setup, addr: &str, loops: isize) {
     let events = Arc::new(Ticks::default());
     let begin = Instant::now();
     let server = start(
@@ -125,7 +125,7 @@ impl Events for Shutdown {
     }
 }
 
-fn shutdown(backend: Backend, addr: &str, loops: isize) {
+fn shutdown(backend: Setup, addr: &str, loops: isize) {
     let events = Arc::new(Shutdown::default());
     let server = start(
         backend,
@@ -217,7 +217,7 @@ impl Events for Detach {
     }
 }
 
-fn detach(backend: Backend, addr: &str) {
+fn detach(backend: Setup, addr: &str) {
     let expected = detach_message();
     let events = Arc::new(Detach {
         expected: expected.clone(),

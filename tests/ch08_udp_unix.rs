@@ -139,7 +139,7 @@ fn ch08_unix_socket_file_is_removed_before_bind_and_after_shutdown() {
             let file = dir.path("not-a-socket");
             std::fs::write(&file, b"precious").unwrap();
             let cfg = Config {
-                backend,
+                backend: backend.backend,
                 ..Config::default()
             };
             let err = Server::bind(cfg, &[&format!("unix://{}", file.display())]);

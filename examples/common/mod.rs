@@ -10,7 +10,7 @@
 
 use std::process::exit;
 
-use evio::{Addr, Backend, Config, Events, LoadBalance, Server};
+use evio::{Addr, Backend, Config, Events, LoadBalance, Server, Wakeups, Writes};
 
 // ANCHOR: server_flags
 /// The flags every server example takes. Each default is written once, here,
@@ -39,6 +39,13 @@ pub struct ServerFlags {
     /// Use the thread-based variant (as --backend threads)
     #[arg(long)]
     pub stdlib: bool,
+    /// When the reactor writes: eager, or deferred (evio's)
+    // Parsed by `Writes`' `FromStr`, like `balance` (chapter 13).
+    #[arg(long, default_value = "eager")]
+    pub writes: Writes,
+    /// When a note wakes a loop: coalesced, or every-note (evio's)
+    #[arg(long, default_value = "coalesced")]
+    pub wakeups: Wakeups,
 }
 // ANCHOR_END: server_flags
 
@@ -53,6 +60,8 @@ impl ServerFlags {
             } else {
                 self.backend
             },
+            writes: self.writes,
+            wakeups: self.wakeups,
         }
     }
 

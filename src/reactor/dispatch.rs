@@ -16,11 +16,13 @@
 //! so that a better alternative is a new branch, not a rewrite:
 //! *when output is written* (`output_produced`), *which interest is
 //! registered while output is pending* ([`wanted_interest`]), and, in
-//! `balance.rs` and `Server::bind`, *who accepts*.
+//! `balance.rs` and `Server::bind`, *who accepts*. The first two are one
+//! choice, [`Writes`]: evio's `Deferred`, or `Eager`, which chapter 13,
+//! "Beyond evio", explains and measures.
 
 use std::io;
 
-use crate::api::Action;
+use crate::api::{Action, Writes};
 use crate::conn::Conn;
 use crate::events::Events;
 use crate::poll::{Interest, Poll};
@@ -44,32 +46,30 @@ pub struct ConnState {
     pub(crate) action: Action,
     /// What the poller is watching this connection for.
     pub(crate) interest: Interest,
+    /// When output is written, and what is watched meanwhile.
+    pub(crate) writes: Writes,
 }
 // ANCHOR_END: conn_state
 
 impl ConnState {
-    /// A connection just accepted: registered for read and write, so that
-    /// the next wait reports it writable and the open step runs (evio's
-    /// `AddReadWrite` in `loopAccept`).
-    pub fn new() -> Self {
-        ConnState {
+    /// A connection just accepted, not opened yet, registered for what
+    /// [`wanted_interest`] says.
+    pub fn new(writes: Writes) -> Self {
+        let mut s = ConnState {
             opened: false,
             out: Vec::new(),
             written: 0,
             action: Action::None,
-            interest: Interest::READ_WRITE,
-        }
+            interest: Interest::READ,
+            writes,
+        };
+        s.interest = wanted_interest(&s);
+        s
     }
 
     /// The bytes still to write.
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.written..]
-    }
-}
-
-impl Default for ConnState {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -127,15 +127,26 @@ pub fn next_step(s: &ConnState) -> Step {
 // ANCHOR_END: step
 
 // ANCHOR: wanted_interest
-/// Decision: *which interest is registered*. evio's rule: read and write
-/// while the connection is not opened, has output pending, or has an action
-/// pending; read only otherwise. Read stays on while output is pending,
-/// which is evio's weakness 3 (chapter 7 shows the spin it causes).
+/// Decision: *which interest is registered*.
+///
+/// - `Deferred`, evio's rule: read and write while the connection is not
+///   opened (so that the next wait runs the open step), has output pending,
+///   or has an action pending; read only otherwise. Read stays on while
+///   output is pending, which is evio's weakness 3 (chapter 7 shows the spin
+///   it causes).
+/// - `Eager`: write only while output is pending (the socket would have
+///   blocked); read otherwise. A peer that does not read is not read from
+///   either: its input waits in the kernel (back-pressure), and the loop is
+///   not woken for it again and again.
 pub fn wanted_interest(s: &ConnState) -> Interest {
-    if !s.opened || !s.pending_output().is_empty() || s.action != Action::None {
-        Interest::READ_WRITE
-    } else {
-        Interest::READ
+    let pending = !s.pending_output().is_empty();
+    match s.writes {
+        Writes::Deferred if !s.opened || pending || s.action != Action::None => {
+            Interest::READ_WRITE
+        }
+        Writes::Deferred => Interest::READ,
+        Writes::Eager if pending => Interest::WRITE,
+        Writes::Eager => Interest::READ,
     }
 }
 // ANCHOR_END: wanted_interest
@@ -163,11 +174,28 @@ fn sync_interest<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
 
 // ANCHOR: output_produced
 /// Decision: *when output is written*. A callback has just produced output
-/// or an action. evio's rule: never write now; arm write interest and write
-/// when the next wait reports the socket writable. This costs two
-/// `epoll_ctl` calls and one extra wait per reply (weakness 4, chapter 7).
-fn output_produced<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
-    sync_interest(poll, fd, s)
+/// or an action.
+///
+/// - `Deferred`, evio's rule: never write now; arm write interest and write
+///   when the next wait reports the socket writable. This costs two
+///   `epoll_ctl` calls and one extra wait per reply (weakness 4, chapter 7).
+/// - `Eager`: write now, as much as the socket takes, and act at once if
+///   all of it went; only output that would block waits for the next wait.
+///   One `read` and one `write` per reply, no `epoll_ctl`.
+fn output_produced<E: Events, P: Poll, S: ConnIo>(
+    events: &E,
+    poll: &mut P,
+    fd: i32,
+    s: &mut ConnState,
+    io: &mut S,
+) -> Outcome {
+    match s.writes {
+        Writes::Deferred => sync_interest(poll, fd, s),
+        // Already waiting to write: the socket was full a moment ago, so a
+        // write now would only say EAGAIN again. The wait will tell.
+        Writes::Eager if s.interest.write => Outcome::Continue,
+        Writes::Eager => write(events, poll, fd, s, io),
+    }
 }
 // ANCHOR_END: output_produced
 
@@ -196,7 +224,7 @@ pub fn ready<E: Events, P: Poll, S: ConnIo>(
             if let Some(idle) = options.tcp_keep_alive {
                 c.set_keep_alive(idle);
             }
-            output_produced(poll, c.fd, s)
+            output_produced(events, poll, c.fd, s, io)
         }
         Step::Write => write(events, poll, c.fd, s, io),
         Step::Act(Action::Close) => Outcome::Close(None),
@@ -209,7 +237,7 @@ pub fn ready<E: Events, P: Poll, S: ConnIo>(
                 // Reads happen only when no output is pending, so `out` is
                 // empty here and `data` starts a fresh reply.
                 s.action = events.data(c, &buf[..n], &mut s.out);
-                output_produced(poll, c.fd, s)
+                output_produced(events, poll, c.fd, s, io)
             }
             Err(e) if would_block(&e) => Outcome::Continue,
             Err(e) => Outcome::Close(Some(e)),
@@ -219,7 +247,9 @@ pub fn ready<E: Events, P: Poll, S: ConnIo>(
 // ANCHOR_END: ready
 
 // ANCHOR: write
-/// Writes as much pending output as the socket takes (evio's `loopWrite`).
+/// Writes as much pending output as the socket takes (evio's `loopWrite`),
+/// then registers what is wanted now. `Eager` acts at once when the last
+/// byte has gone; `Deferred` waits for the next wait's act step, as evio.
 fn write<E: Events, P: Poll, S: ConnIo>(
     events: &E,
     poll: &mut P,
@@ -227,23 +257,34 @@ fn write<E: Events, P: Poll, S: ConnIo>(
     s: &mut ConnState,
     io: &mut S,
 ) -> Outcome {
-    events.pre_write();
-    match io.write(&s.out[s.written..]) {
-        Ok(0) => Outcome::Close(Some(io::ErrorKind::WriteZero.into())),
-        Ok(n) => {
-            s.written += n;
-            if s.written == s.out.len() {
-                s.written = 0;
-                s.out.clear();
-                if s.out.capacity() > KEEP_OUTPUT_CAPACITY {
-                    s.out = Vec::new();
-                }
-            }
-            sync_interest(poll, fd, s)
+    if !s.pending_output().is_empty() {
+        events.pre_write();
+        match io.write(&s.out[s.written..]) {
+            Ok(0) => return Outcome::Close(Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => s.written += n,
+            // Deferred: the wait said writable, but it was not (another
+            // writer, a spurious wake-up): wait again. Eager: register write.
+            Err(e) if would_block(&e) && s.writes == Writes::Deferred => return Outcome::Continue,
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Outcome::Close(Some(e)),
         }
-        Err(e) if would_block(&e) => Outcome::Continue,
-        Err(e) => Outcome::Close(Some(e)),
+        if s.written == s.out.len() {
+            s.written = 0;
+            s.out.clear();
+            if s.out.capacity() > KEEP_OUTPUT_CAPACITY {
+                s.out = Vec::new();
+            }
+        }
     }
+    if s.writes == Writes::Eager && s.pending_output().is_empty() {
+        match s.action {
+            Action::None => {}
+            Action::Close => return Outcome::Close(None),
+            Action::Detach => return Outcome::Detach,
+            Action::Shutdown => return Outcome::Shutdown,
+        }
+    }
+    sync_interest(poll, fd, s)
 }
 // ANCHOR_END: write
 
@@ -251,11 +292,12 @@ fn write<E: Events, P: Poll, S: ConnIo>(
 /// A wake-up for this connection (evio's `loopWake`): `data` with no input.
 /// Unlike evio, its output is *appended* to pending output and its action
 /// does not replace a pending one (evio's weakness 7 loses both).
-pub fn wake<E: Events, P: Poll>(
+pub fn wake<E: Events, P: Poll, S: ConnIo>(
     events: &E,
     poll: &mut P,
     c: &mut Conn<E::Context>,
     s: &mut ConnState,
+    io: &mut S,
 ) -> Outcome {
     if !s.opened {
         return Outcome::Continue;
@@ -264,6 +306,6 @@ pub fn wake<E: Events, P: Poll>(
     if s.action == Action::None {
         s.action = action;
     }
-    output_produced(poll, c.fd, s)
+    output_produced(events, poll, c.fd, s, io)
 }
 // ANCHOR_END: wake

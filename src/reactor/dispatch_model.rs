@@ -31,7 +31,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner
 
 use super::dispatch::ConnIo;
 use super::event_loop::{Loop, Shared, Socket};
-use crate::api::{Action, Flow, LoadBalance, Options, Stream};
+use crate::api::{Action, Flow, LoadBalance, Options, Stream, Writes};
 use crate::conn::{Conn, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -384,6 +384,8 @@ struct World<'a> {
     events: &'a Handler,
     wire: Arc<Mutex<Wire>>,
     reg: Arc<Mutex<Registration>>,
+    /// Waiting for the loop to take it in (see `step`).
+    sock: Option<FakeSocket>,
     status: Status,
 }
 
@@ -396,19 +398,44 @@ impl<'a> World<'a> {
         let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
         let mut lp = Loop::new(0, poll, notes, shared, events);
         lp.set_read_buffer(READ_BUFFER);
-        // As `Loop::accept` does with a new socket.
         let sock = FakeSocket {
             wire: wire.clone(),
             reg: Arc::clone(&reg),
             handed_over: false,
         };
-        assert_eq!(lp.admit(sock, 0), Flow::Go);
         World {
             lp,
             events,
             wire,
             reg,
+            sock: Some(sock),
             status: Status::Open,
+        }
+    }
+
+    /// The loop takes the connection in, as `Loop::accept` does with a new
+    /// socket: at the first op that is not a scripted answer, so that the
+    /// answers before it reach `opened`, which `Eager` runs right here.
+    fn admit(&mut self) {
+        if let Some(sock) = self.sock.take() {
+            let flow = self.lp.admit(sock, 0);
+            self.settle(flow);
+        }
+    }
+
+    /// Where the connection is after the loop's step returned `flow`.
+    fn settle(&mut self, flow: Flow) {
+        if flow == Flow::Stop {
+            // A `Shutdown`: the loop ends, and closes what it holds.
+            self.lp.close_all();
+            self.status = Status::Stopped;
+        } else if self.status == Status::Open && self.sock.is_none() && self.state().is_none() {
+            let detached = self.events.calls.lock().unwrap().last() == Some(&Call::Detached);
+            self.status = if detached {
+                Status::Detached
+            } else {
+                Status::Closed
+            };
         }
     }
 
@@ -420,6 +447,9 @@ impl<'a> World<'a> {
     // ANCHOR: world_step
     /// Applies one op: to the fakes, or through the real loop.
     fn step(&mut self, op: &Op) {
+        if !matches!(op, Op::Answer(..)) {
+            self.admit();
+        }
         let flow = match op {
             // What the loop does when the kernel reports the fd, or a wake
             // note names the connection (a gone one is looked up and not
@@ -460,33 +490,26 @@ impl<'a> World<'a> {
                 Flow::Go
             }
         };
-        if flow == Flow::Stop {
-            // A `Shutdown`: the loop ends, and closes what it holds.
-            self.lp.close_all();
-            self.status = Status::Stopped;
-        } else if self.status == Status::Open && self.state().is_none() {
-            let detached = self.events.calls.lock().unwrap().last() == Some(&Call::Detached);
-            self.status = if detached {
-                Status::Detached
-            } else {
-                Status::Closed
-            };
-        }
+        self.settle(flow);
     }
     // ANCHOR_END: world_step
 
     /// The server ends: `close_all` closes what is still open.
     fn end(&mut self) {
+        self.admit();
         *self.events.ending.lock().unwrap() = true;
         self.lp.close_all();
     }
 }
 
 // ANCHOR: model
-/// The reference: what should happen, after evio's rules, written without
-/// looking at `dispatch.rs`. It keeps its own copy of the socket and script.
+/// The reference: what should happen, after evio's rules (`Deferred`) or
+/// chapter 13's (`Eager`), written without looking at `dispatch.rs`. It
+/// keeps its own copy of the socket and script.
 #[derive(Default)]
 struct Model {
+    writes: Writes,
+    admitted: bool,
     status: Status,
     opened: bool,
     pending: Vec<u8>,
@@ -503,15 +526,37 @@ struct Model {
 }
 
 impl Model {
-    fn new() -> Self {
-        let registered = Some(Interest::READ_WRITE);
+    fn new(writes: Writes) -> Self {
         Model {
-            registered,
+            writes,
             ..Model::default()
         }
     }
 
+    /// Accepted: `Deferred` registers read and write and waits; `Eager`
+    /// registers read and opens at once.
+    fn admit(&mut self) {
+        if std::mem::replace(&mut self.admitted, true) {
+            return;
+        }
+        self.registered = Some(demanded(
+            Rule::Right,
+            self.writes,
+            false,
+            false,
+            Action::None,
+        ));
+        if self.writes == Writes::Eager {
+            self.opened = true;
+            self.action = self.callback(Call::Opened);
+            self.produced();
+        }
+    }
+
     fn step(&mut self, op: &Op) {
+        if !matches!(op, Op::Answer(..)) {
+            self.admit();
+        }
         let open = self.status == Status::Open;
         match op {
             Op::Room(n) => self.room = *n,
@@ -531,37 +576,16 @@ impl Model {
                 if self.action == Action::None {
                     self.action = action;
                 }
-                self.sync();
+                self.produced();
             }
             // evio's switch: open, else write, else act, else read.
             Op::Ready if !self.opened => {
                 self.opened = true;
                 self.action = self.callback(Call::Opened);
-                self.sync();
+                self.produced();
             }
-            Op::Ready if !self.pending.is_empty() => {
-                if self.reset {
-                    self.close(true);
-                } else if self.room > 0 {
-                    let n = self.room.min(self.pending.len());
-                    self.received.extend(self.pending.drain(..n));
-                    self.room -= n;
-                    self.sync();
-                }
-            }
-            Op::Ready if self.action != Action::None => match self.action {
-                Action::Close => self.close(false),
-                Action::Detach => {
-                    self.status = Status::Detached;
-                    self.registered = None;
-                    self.calls.push(Call::Detached);
-                }
-                Action::Shutdown => {
-                    self.close(false); // by the loop's `close_all`
-                    self.status = Status::Stopped;
-                }
-                Action::None => unreachable!("guarded above"),
-            },
+            Op::Ready if !self.pending.is_empty() => self.write(),
+            Op::Ready if self.action != Action::None => self.act(),
             Op::Ready => {
                 if self.reset {
                     self.close(true);
@@ -569,11 +593,60 @@ impl Model {
                     let n = READ_BUFFER.min(self.inbound.len());
                     let input = self.inbound.drain(..n).collect();
                     self.action = self.callback(Call::Data(input));
-                    self.sync();
+                    self.produced();
                 } else if self.peer_closed {
                     self.close(false);
                 }
             }
+        }
+    }
+
+    /// A callback produced output or an action. `Deferred`: register what
+    /// the state demands, write later. `Eager`: write now, unless already
+    /// waiting for the socket to take the earlier output.
+    fn produced(&mut self) {
+        match self.writes {
+            Writes::Deferred => self.sync(),
+            Writes::Eager if self.registered == Some(Interest::WRITE) => {}
+            Writes::Eager => self.write(),
+        }
+    }
+
+    /// The write step: the socket takes what it has room for. `Eager` then
+    /// acts at once if the output is all gone; `Deferred` leaves that to the
+    /// next ready step, and on a full socket does nothing at all.
+    fn write(&mut self) {
+        if !self.pending.is_empty() {
+            if self.reset {
+                return self.close(true);
+            }
+            if self.room == 0 && self.writes == Writes::Deferred {
+                return;
+            }
+            let n = self.room.min(self.pending.len());
+            self.received.extend(self.pending.drain(..n));
+            self.room -= n;
+        }
+        if self.writes == Writes::Eager && self.pending.is_empty() && self.action != Action::None {
+            return self.act();
+        }
+        self.sync();
+    }
+
+    /// The pending action, all output being written.
+    fn act(&mut self) {
+        match self.action {
+            Action::Close => self.close(false),
+            Action::Detach => {
+                self.status = Status::Detached;
+                self.registered = None;
+                self.calls.push(Call::Detached);
+            }
+            Action::Shutdown => {
+                self.close(false); // by the loop's `close_all`
+                self.status = Status::Stopped;
+            }
+            Action::None => unreachable!("only a pending action is acted on"),
         }
     }
 
@@ -588,12 +661,8 @@ impl Model {
     /// Registers what the state demands, if it changed; a failed
     /// `epoll_ctl` closes the connection with the error.
     fn sync(&mut self) {
-        let want = demanded(
-            Rule::Right,
-            self.opened,
-            !self.pending.is_empty(),
-            self.action,
-        );
+        let pending = !self.pending.is_empty();
+        let want = demanded(Rule::Right, self.writes, self.opened, pending, self.action);
         if Some(want) != self.registered {
             if std::mem::take(&mut self.ctl_fails) {
                 self.close(true);
@@ -612,14 +681,23 @@ impl Model {
 // ANCHOR_END: model
 
 // ANCHOR: demanded
-/// The interest a connection must be registered for (evio's rule): read and
-/// write until opened and while output or an action is pending, else read.
-fn demanded(rule: Rule, opened: bool, output_pending: bool, action: Action) -> Interest {
+/// The interest a connection must be registered for. evio's rule
+/// (`Deferred`): read and write until opened and while output or an action
+/// is pending, else read. `Eager`: write only while output is pending, else
+/// read.
+fn demanded(
+    rule: Rule,
+    writes: Writes,
+    opened: bool,
+    output_pending: bool,
+    action: Action,
+) -> Interest {
     let action_pending = action != Action::None && rule == Rule::Right;
-    if !opened || output_pending || action_pending {
-        Interest::READ_WRITE
-    } else {
-        Interest::READ
+    match writes {
+        Writes::Deferred if !opened || output_pending || action_pending => Interest::READ_WRITE,
+        Writes::Deferred => Interest::READ,
+        Writes::Eager if output_pending => Interest::WRITE,
+        Writes::Eager => Interest::READ,
     }
 }
 // ANCHOR_END: demanded
@@ -664,7 +742,8 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
     //    dispatch believes is registered.
     match world.state() {
         Some(s) => {
-            let want = demanded(rule, s.opened, !s.pending_output().is_empty(), s.action);
+            let pending = !s.pending_output().is_empty();
+            let want = demanded(rule, s.writes, s.opened, pending, s.action);
             prop_assert_eq!(registered, Some(want), "state {:?}", s);
             prop_assert_eq!(registered, Some(s.interest));
         }
@@ -688,13 +767,14 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
 
 // ANCHOR: run
 /// Runs `ops` through the real loop and the model, checking after each.
-fn run(ops: &[Op], rule: Rule) -> Result<(), TestCaseError> {
+fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
     let events = Handler::new(Arc::default());
-    let shared = Shared::new(Vec::new(), Vec::new(), 1, LoadBalance::Random);
-    let (mut world, mut model) = (World::new(&events, &shared), Model::new());
+    let shared = Shared::new(Vec::new(), Vec::new(), 1, LoadBalance::Random, writes);
+    let (mut world, mut model) = (World::new(&events, &shared), Model::new(writes));
     for (i, op) in ops.iter().enumerate() {
         let before = Before {
-            open: world.state().is_some(),
+            // Not accepted yet counts as open: it is about to be.
+            open: world.sock.is_some() || world.state().is_some(),
             output_pending: world
                 .state()
                 .is_some_and(|s| !s.pending_output().is_empty()),
@@ -702,15 +782,23 @@ fn run(ops: &[Op], rule: Rule) -> Result<(), TestCaseError> {
         };
         world.step(op);
         model.step(op);
+        if world.sock.is_some() {
+            continue; // not accepted yet: only answers were scripted
+        }
         check(&world, &model, &before, rule).map_err(|e| match e {
-            TestCaseError::Fail(why) => TestCaseError::fail(format!("after op {}: {why}", i + 1)),
+            TestCaseError::Fail(why) => {
+                TestCaseError::fail(format!("after op {} ({writes:?}): {why}", i + 1))
+            }
             reject => reject,
         })?;
     }
     // The server ends: `close_all` closes what is still open.
     if world.status == Status::Open {
         world.end();
-        model.close(false);
+        model.admit();
+        if model.status == Status::Open {
+            model.close(false);
+        }
     }
     let calls = world.events.calls.lock().unwrap();
     let ends = calls
@@ -730,7 +818,8 @@ proptest! {
 
     #[test]
     fn ch11_dispatch_state_machine(ops in vec(op(), 1..60)) {
-        run(&ops, Rule::Right)?;
+        run(&ops, Rule::Right, Writes::Deferred)?;
+        run(&ops, Rule::Right, Writes::Eager)?;
     }
 }
 // ANCHOR_END: run
@@ -749,13 +838,13 @@ fn ch11_broken_invariant_shrinks_to_a_minimal_case() {
     let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
     let mut runner = TestRunner::new_with_rng(config, rng);
     let result = runner.run(&vec(op(), 1..60), |ops| {
-        run(&ops, Rule::ForgetsPendingAction)
+        run(&ops, Rule::ForgetsPendingAction, Writes::Deferred)
     });
     let Err(TestError::Fail(why, minimal)) = result else {
         panic!("the broken invariant was not caught: {result:?}");
     };
     println!("Test failed: {why}.\nminimal failing input: ops = {minimal:?}");
-    assert!(why.message().starts_with("after op 2:"), "{why}");
+    assert!(why.message().starts_with("after op 2 "), "{why}");
     assert!(
         matches!(&minimal[..2], [Op::Answer(out, a), Op::Ready] if out.is_empty() && *a != Action::None),
         "not shrunk: {minimal:?}"

@@ -22,11 +22,11 @@ use std::time::Instant;
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
-use crate::api::{Action, Addr, Flow, LoadBalance, Stream};
+use crate::api::{Action, Addr, Flow, LoadBalance, Stream, Writes};
 use crate::conn::{Conn, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::poll::{Event, Interest, Poll};
+use crate::poll::{Event, Poll};
 use crate::shared::{self, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     /// Connections accepted so far, for `RoundRobin`.
     turn: AtomicUsize,
     balance: LoadBalance,
+    /// When replies are written (chapters 7 and 13).
+    writes: Writes,
 }
 
 impl Shared {
@@ -52,6 +54,7 @@ impl Shared {
         addrs: Vec<Addr>,
         loops: usize,
         balance: LoadBalance,
+        writes: Writes,
     ) -> Shared {
         Shared {
             listeners,
@@ -59,6 +62,7 @@ impl Shared {
             counts: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             turn: AtomicUsize::new(0),
             balance,
+            writes,
         }
     }
 }
@@ -252,7 +256,13 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
             return Flow::Go;
         };
-        let outcome = dispatch::wake(self.events, &mut self.poll, &mut slot.conn, &mut slot.state);
+        let outcome = dispatch::wake(
+            self.events,
+            &mut self.poll,
+            &mut slot.conn,
+            &mut slot.state,
+            &mut slot.sock,
+        );
         self.finish(fd, outcome)
     }
     // ANCHOR_END: loop_wake
@@ -297,12 +307,14 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         self.admit(S::from(sock), li)
     }
 
-    /// Takes a new connection into the loop: registered for read and write,
-    /// so that the next wait reports it writable and the open step runs
-    /// (evio's `AddReadWrite` in `loopAccept`).
+    /// Takes a new connection into the loop. `Deferred` (evio's
+    /// `AddReadWrite` in `loopAccept`): registered for read and write, so
+    /// that the next wait reports it writable and the open step runs then.
+    /// `Eager`: registered for read, and opened at once.
     pub(crate) fn admit(&mut self, sock: S, li: usize) -> Flow {
         let fd = sock.fd();
-        if let Err(e) = self.poll.add(fd, Interest::READ_WRITE) {
+        let state = ConnState::new(self.shared.writes);
+        if let Err(e) = self.poll.add(fd, state.interest) {
             return self.report(&e); // `sock` is dropped: the fd is closed
         }
         self.shared.counts[self.idx].fetch_add(1, Ordering::SeqCst);
@@ -311,12 +323,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         if self.slots.len() <= fd as usize {
             self.slots.resize_with(fd as usize + 1, || None);
         }
-        self.slots[fd as usize] = Some(Slot {
-            conn,
-            state: ConnState::new(),
-            sock,
-        });
-        Flow::Go
+        self.slots[fd as usize] = Some(Slot { conn, state, sock });
+        match self.shared.writes {
+            Writes::Deferred => Flow::Go,
+            Writes::Eager => self.ready(fd),
+        }
     }
     // ANCHOR_END: accept
 

@@ -29,7 +29,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Backend, Config, LoadBalance, ServerInfo};
+use crate::api::{Action, Backend, Config, LoadBalance, ServerInfo, Writes};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
@@ -45,6 +45,7 @@ pub struct Server {
     polls: Vec<AnyPoll>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     balance: LoadBalance,
+    writes: Writes,
     info: ServerInfo,
 }
 // ANCHOR_END: server
@@ -98,7 +99,9 @@ impl Server {
             for l in &listeners {
                 poll.add(l.fd(), Interest::READ)?;
             }
-            notes.push(Arc::new(NoteQueue::new(Box::new(poll.signal()))));
+            // Decision: *when to signal*: on every note (evio), or coalesced.
+            let signal = Box::new(poll.signal());
+            notes.push(Arc::new(NoteQueue::with_wakeups(signal, config.wakeups)));
             polls.push(poll);
         }
         Ok(Server {
@@ -106,6 +109,7 @@ impl Server {
             polls,
             notes,
             balance: config.balance,
+            writes: config.writes,
             info: ServerInfo { addrs, num_loops },
         })
     }
@@ -130,7 +134,13 @@ impl Server {
             return Ok(());
         }
         let loops = self.polls.len();
-        let shared = Shared::new(self.listeners, self.info.addrs, loops, self.balance);
+        let shared = Shared::new(
+            self.listeners,
+            self.info.addrs,
+            loops,
+            self.balance,
+            self.writes,
+        );
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let items = self.polls.into_iter().zip(self.notes).collect();
         let run = |idx, (poll, notes), _: &Report| {

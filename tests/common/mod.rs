@@ -24,36 +24,71 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use evio::{Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stopper};
+use evio::{Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stopper, Writes};
 
 /// Socket read/write timeout for test clients: long enough for a loaded
 /// 2-core machine, short enough that a hang fails the test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ANCHOR: backends
-/// The implementations the suite runs against. Add each new backend here
-/// and every integration test runs on it too.
-pub fn backends() -> Vec<Backend> {
-    let mut all = Vec::new();
+/// One way to run a server: the engine, and for the reactor, when it
+/// writes (chapter 13). It compares equal to its [`Backend`], so a test can
+/// ask `setup == Backend::Threads`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setup {
+    pub backend: Backend,
+    pub writes: Writes,
+}
+
+impl From<Backend> for Setup {
+    fn from(backend: Backend) -> Setup {
+        Setup {
+            backend,
+            writes: Writes::default(),
+        }
+    }
+}
+
+impl PartialEq<Backend> for Setup {
+    fn eq(&self, backend: &Backend) -> bool {
+        self.backend == *backend
+    }
+}
+
+/// The implementations the suite runs against: every reactor backend with
+/// each write strategy (evio's `Deferred`, the default `Eager`), and the
+/// thread-based variant. Add each new backend here and every integration
+/// test runs on it too.
+pub fn backends() -> Vec<Setup> {
+    let mut reactors = Vec::new();
     if evio::poll::HAS_EPOLL {
-        all.push(Backend::Epoll);
+        reactors.push(Backend::Epoll);
     }
     // macOS and the BSDs, or Linux with `--features libkqueue` (chapter 10).
     if evio::poll::HAS_KQUEUE {
-        all.push(Backend::Kqueue);
+        reactors.push(Backend::Kqueue);
+    }
+    let mut all = Vec::new();
+    for backend in reactors {
+        for writes in [Writes::Eager, Writes::Deferred] {
+            all.push(Setup { backend, writes });
+        }
     }
     // The thread-based variant (chapter 9), on every OS.
-    all.push(Backend::Threads);
+    all.push(Backend::Threads.into());
     all
 }
 // ANCHOR_END: backends
 
-/// A config for `backend` with `loops` loops and the `balance` rule.
-pub fn config(backend: Backend, loops: isize, balance: LoadBalance) -> Config {
+/// A config for `setup` with `loops` loops and the `balance` rule.
+pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Config {
+    let setup = setup.into();
     Config {
         loops,
         balance,
-        backend,
+        backend: setup.backend,
+        writes: setup.writes,
+        ..Config::default()
     }
 }
 
@@ -92,13 +127,21 @@ impl Running {
 }
 
 // ANCHOR: start
-/// Binds `addrs` on `backend` (overriding `config.backend`), then runs the
-/// server on a thread. Fails the test if binding fails.
-pub fn start<E>(backend: Backend, events: Arc<E>, mut config: Config, addrs: &[&str]) -> Running
+/// Binds `addrs` on `setup` (overriding `config.backend` and
+/// `config.writes`), then runs the server on a thread. Fails the test if
+/// binding fails.
+pub fn start<E>(
+    setup: impl Into<Setup>,
+    events: Arc<E>,
+    mut config: Config,
+    addrs: &[&str],
+) -> Running
 where
     E: Events + Send + 'static,
 {
-    config.backend = backend;
+    let backend = setup.into();
+    config.backend = backend.backend;
+    config.writes = backend.writes;
     let server = Server::bind(config, addrs)
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));
     let info = server.info().clone();
