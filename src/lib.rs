@@ -16,8 +16,8 @@
 //! | layer | files | what it is | chapter |
 //! |---|---|---|---|
 //! | the poller | `poll/`, `sync.rs` | the [`Poll`](poll::Poll) trait and its backends (epoll, kqueue); imports nothing of the crate | 3, 10 |
-//! | vocabulary | `api.rs`, `addr.rs`, `input_stream.rs`, `notes.rs` | the types you pass and get back ([`Action`], [`Config`], [`Addr`], ...), address parsing, [`InputStream`], the note queue | 2, 4 |
-//! | the connection | `conn.rs` | [`Conn`] and [`Waker`], naming no engine | 2, 4 |
+//! | vocabulary | `api.rs`, `addr.rs`, `input_stream.rs` | the types you pass and get back ([`Action`], [`Config`], [`Addr`], ...), address parsing, [`InputStream`] | 2 |
+//! | the connection, the note queue | `conn.rs`, `notes.rs` | [`Conn`] and [`Waker`], naming no engine; the queue through which other threads wake a loop | 2, 4 |
 //! | the callbacks | `events.rs` | [`Events`] | 2 |
 //! | what engines share | `shared/` | listeners, sockets, loop threads, [`Stopper`], the UDP reply | 5, 6, 8, 9 |
 //! | the engines | `reactor/`, `threads/` | the reactor on a poller; the thread-based variant. Neither imports the other | 5 to 9 |

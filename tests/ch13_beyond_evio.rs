@@ -1,0 +1,113 @@
+//! Chapter 13, "Beyond evio": what the better strategies change, checked on
+//! a real server.
+//!
+//! evio's writes (`Writes::Deferred`) keep read interest on while a reply is
+//! pending, so a peer that sends and never reads keeps its socket readable
+//! and its loop spinning (evio's weakness 3, chapter 7). `Writes::Eager`
+//! watches such a socket for write only: the loop sleeps, and the peer's
+//! input stays in the kernel (back-pressure). Both are checked here on every
+//! reactor backend, with the CPU time of the loop thread as the kernel
+//! counts it (`/proc/self/task/TID/stat`), and another client served
+//! meanwhile.
+//!
+//! One test in this file, on purpose: it tells its loop thread from others
+//! by name, and a second server in the same process would add another.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{backends, config, connect_tcp, read_line, start, within};
+use evio::{Action, Backend, Conn, Events, LoadBalance, Writes};
+
+struct Echo;
+
+impl Events for Echo {
+    type Context = ();
+
+    fn data(&self, _c: &mut Conn<()>, input: &[u8], out: &mut Vec<u8>) -> Action {
+        out.extend_from_slice(input);
+        Action::None
+    }
+}
+
+/// CPU time (user + system) the kernel has counted for this process's
+/// threads named `name`, in clock ticks (100 a second on Linux).
+fn cpu_ticks(name: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The fields after the command, which is in parentheses.
+        let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+        // utime and stime are fields 14 and 15 of stat(5), 12 and 13 here.
+        total += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    total
+}
+
+#[test]
+fn ch13_a_peer_that_never_reads_spins_deferred_and_costs_nothing_eager() {
+    within(120, || {
+        for setup in backends() {
+            if setup == Backend::Threads {
+                continue; // no poller: chapter 9 and the next chapters
+            }
+            let server = start(
+                setup,
+                Arc::new(Echo),
+                config(setup, 1, LoadBalance::Random),
+                &["tcp://127.0.0.1:0"],
+            );
+            // The peer writes without reading, until the kernel's buffers
+            // are full both ways and its own write blocks.
+            let mut hog = connect_tcp(server.addr(0));
+            hog.set_write_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            let start_fill = Instant::now();
+            let mut sent = 0usize;
+            let blocked = loop {
+                match hog.write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break true
+                    }
+                    Err(e) => panic!("{setup:?}: the peer's write failed: {e}"),
+                }
+                if start_fill.elapsed() > Duration::from_secs(5) {
+                    break false;
+                }
+            };
+            // Both strategies stop reading this peer in the end (evio's
+            // reads nothing while output is pending, either), so the peer
+            // blocks; they differ in what the loop does meanwhile.
+            assert!(blocked, "{setup:?}: {sent} bytes written, never blocked");
+            let before = cpu_ticks("evio-loop-0");
+            std::thread::sleep(Duration::from_secs(1));
+            let spent = cpu_ticks("evio-loop-0") - before;
+            match setup.writes {
+                // One second is 100 ticks; a spinning loop takes most.
+                Writes::Deferred => assert!(spent >= 30, "{setup:?}: {spent} ticks, no spin?"),
+                Writes::Eager => assert!(spent <= 5, "{setup:?}: {spent} ticks in 1 s"),
+            }
+            // Another client is served all along.
+            let mut other = connect_tcp(server.addr(0));
+            other.write_all(b"still here\n").unwrap();
+            assert_eq!(read_line(&mut other), "still here\n", "{setup:?}");
+            drop(other);
+            // The hog's echo is all there: nothing was lost, only held back.
+            hog.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut back = vec![0u8; 64 * 1024];
+            hog.read_exact(&mut back).unwrap();
+            assert!(back.iter().all(|&b| b == b'x'), "{setup:?}");
+            drop(hog);
+            server.stop(10).unwrap();
+        }
+    });
+}
