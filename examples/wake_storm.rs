@@ -18,7 +18,7 @@ use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use clap::Parser;
-use evio::{Action, Config, Conn, Events, Options, Server, Wakeups, Waker};
+use evio::{Action, Config, Conn, Events, Options, Server, Waker, Wakeups};
 
 /// wake_storm: one thread wakes one connection N times; the loop counts
 #[derive(Parser)]
