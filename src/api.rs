@@ -133,6 +133,42 @@ impl std::str::FromStr for Backend {
     }
 }
 
+// ANCHOR: accept
+/// Who accepts new connections, in the reactor (chapters 6 and 13). The
+/// thread-based variant always has one accept thread per listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Accept {
+    /// evio's way: every loop watches every listener. Each connection wakes
+    /// every loop; all but one find nothing to accept (the thundering herd),
+    /// and under RoundRobin or LeastConnections a loop that may not take it
+    /// is woken again and again until the one that may does (the refusal
+    /// spin).
+    EveryLoop,
+    /// Loop 0 watches the listeners, accepts, and hands each connection to
+    /// the loop the balancing rule picks, through that loop's note queue.
+    /// One wake-up for the accepting loop, one for the chosen one, and every
+    /// rule exact. UDP datagrams are all read by loop 0.
+    #[default]
+    HandOff,
+}
+// ANCHOR_END: accept
+
+impl std::str::FromStr for Accept {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--accept` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "hand-off" | "handoff" => Ok(Accept::HandOff),
+            "every-loop" | "evio" => Ok(Accept::EveryLoop),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown accept {s:?}: expected hand-off or every-loop (evio's)"),
+            )),
+        }
+    }
+}
+
 // ANCHOR: writes
 /// When a reply is written, and what the loop watches while it waits: the
 /// reactor's two write decisions (chapters 7 and 13). The thread-based
@@ -214,6 +250,8 @@ pub struct Config {
     pub balance: LoadBalance,
     /// Which implementation serves.
     pub backend: Backend,
+    /// Who accepts, in the reactor: evio's `EveryLoop`, or `HandOff`.
+    pub accept: Accept,
     /// When the reactor writes replies: evio's `Deferred`, or `Eager`.
     pub writes: Writes,
     /// When a note wakes a reactor loop: evio's `EveryNote`, or `Coalesced`.

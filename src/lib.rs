@@ -63,7 +63,8 @@ mod sync;
 mod threads;
 
 pub use api::{
-    Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream, Wakeups, Writes,
+    Accept, Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream, Wakeups,
+    Writes,
 };
 pub use conn::{Conn, Waker};
 pub use events::Events;
@@ -85,7 +86,7 @@ pub mod internals {
     #[cfg(unix)]
     pub use crate::reactor::balance::may_accept;
     #[cfg(unix)]
-    pub use crate::reactor::note::{wake_target, Note};
+    pub use crate::reactor::note::wake_target;
 }
 
 // ANCHOR: serve

@@ -16,6 +16,7 @@ use evio::{Action, Addr, Config, Events, Server, ServerInfo};
 fn rejects(backend: Setup, addr: &str, words: &[&str]) {
     let config = Config {
         backend: backend.backend,
+        accept: backend.accept,
         writes: backend.writes,
         ..Config::default()
     };
@@ -43,6 +44,7 @@ fn ch02_bad_addresses_fail_with_a_message_that_says_why() {
             // One bad address among good ones fails the whole bind.
             let config = Config {
                 backend: backend.backend,
+                accept: backend.accept,
                 writes: backend.writes,
                 ..Config::default()
             };
@@ -68,6 +70,7 @@ fn ch02_tcp_with_no_host_and_no_port_binds_any() {
         for backend in backends() {
             let config = Config {
                 backend: backend.backend,
+                accept: backend.accept,
                 writes: backend.writes,
                 ..Config::default()
             };

@@ -168,6 +168,7 @@ fn ch06_reuseport_five_servers_share_one_port_and_each_serves() {
             // Without the option, the port is taken.
             let cfg = Config {
                 backend: backend.backend,
+                accept: backend.accept,
                 writes: backend.writes,
                 ..Config::default()
             };

@@ -16,8 +16,8 @@ mod ch11_loom_common;
 use std::os::fd::RawFd;
 
 use ch11_loom_common::{expect_failure, explore, trace, NoSignal};
+use evio::internals::wake_target;
 use evio::internals::NoteQueue;
-use evio::internals::{wake_target, Note};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -63,9 +63,7 @@ fn stale_wake_reaches_nobody(target: Target) -> usize {
             let mut batch = Vec::new();
             q.swap(&mut batch);
             for note in batch {
-                let Note::Wake { fd, id } = note else {
-                    panic!("unexpected {note:?}")
-                };
+                let (fd, id) = note;
                 handled += 1;
                 match target(slots, fd, id) {
                     Some(conn) => {
@@ -85,7 +83,7 @@ fn stale_wake_reaches_nobody(target: Target) -> usize {
             let q = q.clone();
             thread::spawn(move || {
                 trace(format!("  user: wakes (fd {FD}, id {id})"));
-                q.add(Note::Wake { fd: FD, id }).unwrap();
+                q.add((FD, id)).unwrap(); // the loop's `Note::Wake { fd, id }`
             })
         };
         let old = waker(1);

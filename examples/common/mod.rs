@@ -10,7 +10,7 @@
 
 use std::process::exit;
 
-use evio::{Addr, Backend, Config, Events, LoadBalance, Server, Wakeups, Writes};
+use evio::{Accept, Addr, Backend, Config, Events, LoadBalance, Server, Wakeups, Writes};
 
 // ANCHOR: server_flags
 /// The flags every server example takes. Each default is written once, here,
@@ -39,6 +39,10 @@ pub struct ServerFlags {
     /// Use the thread-based variant (as --backend threads)
     #[arg(long)]
     pub stdlib: bool,
+    /// Who accepts: hand-off (loop 0 hands out), or every-loop (evio's)
+    // Parsed by `Accept`'s `FromStr`, like `balance` (chapter 13).
+    #[arg(long, default_value = "hand-off")]
+    pub accept: Accept,
     /// When the reactor writes: eager, or deferred (evio's)
     // Parsed by `Writes`' `FromStr`, like `balance` (chapter 13).
     #[arg(long, default_value = "eager")]
@@ -60,6 +64,7 @@ impl ServerFlags {
             } else {
                 self.backend
             },
+            accept: self.accept,
             writes: self.writes,
             wakeups: self.wakeups,
         }

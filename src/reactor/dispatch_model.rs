@@ -4,7 +4,7 @@
 //! proptest makes up sequences of [`Op`]s (the kernel reports the socket
 //! ready, the socket takes some bytes or none, the peer sends, closes or
 //! resets, the handler's next answer, a wake-up), and runs each through the
-//! *real* loop (`event_loop.rs`): [`Loop::admit`] takes the connection in as
+//! *real* loop (`event_loop.rs`): [`Loop::take`] takes the connection in as
 //! an accept does, [`Loop::ready`] and [`Loop::wake`] run the dispatch
 //! (`dispatch.rs`) and carry out its outcome with the loop's own `finish`,
 //! `close` and `detach`, and [`Loop::close_all`] ends it as a stopping loop
@@ -31,7 +31,8 @@ use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner
 
 use super::dispatch::ConnIo;
 use super::event_loop::{Loop, Shared, Socket};
-use crate::api::{Action, Flow, LoadBalance, Options, Stream, Writes};
+use super::note::Note;
+use crate::api::{Action, Flow, Options, Stream, Writes};
 use crate::conn::{Conn, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -390,12 +391,11 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    fn new(events: &'a Handler, shared: &'a Shared) -> Self {
+    fn new(events: &'a Handler, shared: &'a Shared, notes: Arc<NoteQueue<Note>>) -> Self {
         let (wire, reg) = (events.wire.clone(), Arc::default());
         let poll = FakePoll {
             reg: Arc::clone(&reg),
         };
-        let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
         let mut lp = Loop::new(0, poll, notes, shared, events);
         lp.set_read_buffer(READ_BUFFER);
         let sock = FakeSocket {
@@ -418,7 +418,7 @@ impl<'a> World<'a> {
     /// answers before it reach `opened`, which `Eager` runs right here.
     fn admit(&mut self) {
         if let Some(sock) = self.sock.take() {
-            let flow = self.lp.admit(sock, 0);
+            let flow = self.lp.take(sock, 0);
             self.settle(flow);
         }
     }
@@ -769,8 +769,13 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
 /// Runs `ops` through the real loop and the model, checking after each.
 fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
     let events = Handler::new(Arc::default());
-    let shared = Shared::new(Vec::new(), Vec::new(), 1, LoadBalance::Random, writes);
-    let (mut world, mut model) = (World::new(&events, &shared), Model::new(writes));
+    let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
+    let config = crate::api::Config {
+        writes,
+        ..Default::default()
+    };
+    let shared = Shared::new(Vec::new(), Vec::new(), vec![notes.clone()], &config);
+    let (mut world, mut model) = (World::new(&events, &shared, notes), Model::new(writes));
     for (i, op) in ops.iter().enumerate() {
         let before = Before {
             // Not accepted yet counts as open: it is about to be.

@@ -15,19 +15,18 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
-use crate::api::{Action, Addr, Flow, LoadBalance, Stream, Writes};
+use crate::api::{Accept, Action, Addr, Config, Flow, LoadBalance, Stream, Writes};
 use crate::conn::{Conn, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Poll};
-use crate::shared::{self, Listener, Sock};
+use crate::shared::{self, Balancer, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).
@@ -39,11 +38,12 @@ pub(crate) struct Shared {
     /// The bound addresses, for a datagram's `local_addr` (no
     /// `getsockname` per datagram).
     addrs: Vec<Addr>,
-    /// Connections held by each loop, for `LeastConnections`.
-    counts: Vec<AtomicUsize>,
-    /// Connections accepted so far, for `RoundRobin`.
-    turn: AtomicUsize,
-    balance: LoadBalance,
+    /// The balancing rule, each loop's connection count, RoundRobin's turn.
+    balancer: Balancer,
+    /// Every loop's note queue: where a hand-off sends a new connection.
+    notes: Vec<Arc<NoteQueue<Note>>>,
+    /// Who accepts (chapters 6 and 13).
+    accept: Accept,
     /// When replies are written (chapters 7 and 13).
     writes: Writes,
 }
@@ -52,17 +52,16 @@ impl Shared {
     pub(crate) fn new(
         listeners: Vec<Listener>,
         addrs: Vec<Addr>,
-        loops: usize,
-        balance: LoadBalance,
-        writes: Writes,
+        notes: Vec<Arc<NoteQueue<Note>>>,
+        config: &Config,
     ) -> Shared {
         Shared {
             listeners,
             addrs,
-            counts: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
-            turn: AtomicUsize::new(0),
-            balance,
-            writes,
+            balancer: Balancer::new(config.balance, notes.len()),
+            notes,
+            accept: config.accept,
+            writes: config.writes,
         }
     }
 }
@@ -192,6 +191,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 let flow = match note {
                     Note::Stop => Flow::Stop,
                     Note::Wake { fd, id } => self.wake(fd, id),
+                    Note::Adopt { sock, li } => self.admit(S::from(sock), li),
                 };
                 if flow == Flow::Stop {
                     break 'run Ok(());
@@ -273,51 +273,96 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
 
     // ANCHOR: accept
-    /// The listener `li` is readable (evio's `loopAccept`).
+    /// The listener `li` is readable (evio's `loopAccept`). Decision: *who
+    /// accepts*, made at `Server::bind` (which loops watch the listeners)
+    /// and here.
     fn accept(&mut self, li: usize) -> Flow {
+        if let Listener::Udp(_) = self.shared.listeners[li] {
+            return self.udp_read(li);
+        }
+        match self.shared.accept {
+            Accept::EveryLoop => self.accept_if_allowed(li),
+            Accept::HandOff => self.accept_and_hand_off(li),
+        }
+    }
+
+    /// evio's way: every loop is woken, and each asks the rule whether it
+    /// may take the connection.
+    fn accept_if_allowed(&mut self, li: usize) -> Flow {
         let shared = self.shared;
-        let loops = shared.counts.len();
-        let turn = shared.turn.load(Ordering::SeqCst);
-        let count = |i: usize| shared.counts[i].load(Ordering::SeqCst);
-        if !balance::may_accept(shared.balance, self.idx, loops, turn, count) {
+        let b = &shared.balancer;
+        let loops = shared.notes.len();
+        if !balance::may_accept(b.rule(), self.idx, loops, b.turn(), |i| b.count(i)) {
             // Level-triggered: this loop is woken again while the
             // connection waits (evio's weakness 2, the refusal spin).
             return Flow::Go;
         }
-        let listener = &shared.listeners[li];
-        if let Listener::Udp(_) = listener {
-            return self.udp_read(li);
-        }
-        let sock = match listener.accept_nonblocking() {
+        let sock = match self.accept_one(li) {
             Ok(sock) => sock,
-            Err(e) => {
-                return match e.raw_os_error() {
-                    Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
-                    Some(libc::EMFILE | libc::ENFILE) => {
-                        self.shed(listener);
-                        self.report(&e)
-                    }
-                    _ => self.report(&e),
-                };
-            }
+            Err(flow) => return flow,
         };
-        if shared.balance == LoadBalance::RoundRobin {
-            shared.turn.fetch_add(1, Ordering::SeqCst);
+        if b.rule() == LoadBalance::RoundRobin {
+            b.advance_turn();
         }
-        self.admit(S::from(sock), li)
+        self.take(S::from(sock), li)
     }
 
-    /// Takes a new connection into the loop. `Deferred` (evio's
-    /// `AddReadWrite` in `loopAccept`): registered for read and write, so
-    /// that the next wait reports it writable and the open step runs then.
-    /// `Eager`: registered for read, and opened at once.
+    // ANCHOR: hand_off
+    /// Chapter 13's way: only loop 0 watches the listeners. It accepts, the
+    /// balancer picks a loop (counting the connection at once, so the next
+    /// pick is exact), and the socket goes to that loop through its note
+    /// queue, or stays here. No other loop is woken for it.
+    fn accept_and_hand_off(&mut self, li: usize) -> Flow {
+        let sock = match self.accept_one(li) {
+            Ok(sock) => sock,
+            Err(flow) => return flow,
+        };
+        let to = self.shared.balancer.choose(true);
+        if to == self.idx {
+            return self.admit(S::from(sock), li);
+        }
+        if let Err(e) = self.shared.notes[to].add(Note::Adopt { sock, li }) {
+            // The loop could not be signalled: the note (and the socket)
+            // waits for its next wake, which is all we can do.
+            return self.report(&e);
+        }
+        Flow::Go
+    }
+    // ANCHOR_END: hand_off
+
+    /// One `accept4`: the socket, or what the loop does about the error.
+    fn accept_one(&mut self, li: usize) -> Result<Sock, Flow> {
+        let shared = self.shared;
+        let listener = &shared.listeners[li];
+        listener
+            .accept_nonblocking()
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
+                Some(libc::EMFILE | libc::ENFILE) => {
+                    self.shed(listener);
+                    self.report(&e)
+                }
+                _ => self.report(&e),
+            })
+    }
+
+    /// Counts a connection this loop chose to take, and takes it in.
+    pub(crate) fn take(&mut self, sock: S, li: usize) -> Flow {
+        self.shared.balancer.add(self.idx);
+        self.admit(sock, li)
+    }
+
+    /// Takes a new connection, already counted on this loop, into the loop.
+    /// `Deferred` (evio's `AddReadWrite` in `loopAccept`): registered for
+    /// read and write, so that the next wait reports it writable and the
+    /// open step runs then. `Eager`: registered for read, and opened at once.
     pub(crate) fn admit(&mut self, sock: S, li: usize) -> Flow {
         let fd = sock.fd();
         let state = ConnState::new(self.shared.writes);
         if let Err(e) = self.poll.add(fd, state.interest) {
+            self.shared.balancer.release(self.idx);
             return self.report(&e); // `sock` is dropped: the fd is closed
         }
-        self.shared.counts[self.idx].fetch_add(1, Ordering::SeqCst);
         self.last_id += 1;
         let conn = Conn::new(fd, self.last_id, li, sock.ends(), Some(self.wake.clone()));
         if self.slots.len() <= fd as usize {
@@ -359,8 +404,8 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Go,
             Err(e) => return self.report(&e),
         };
-        if self.shared.balance == LoadBalance::RoundRobin {
-            self.shared.turn.fetch_add(1, Ordering::SeqCst);
+        if self.shared.balancer.rule() == LoadBalance::RoundRobin {
+            self.shared.balancer.advance_turn();
         }
         let local = self.shared.addrs[li].socket_addr();
         let (fd, input) = (socket.as_raw_fd(), &self.buf[..n]);
@@ -386,7 +431,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         let Some(Slot { mut conn, sock, .. }) = self.slots[fd as usize].take() else {
             return Flow::Go;
         };
-        self.shared.counts[self.idx].fetch_sub(1, Ordering::SeqCst);
+        self.shared.balancer.release(self.idx);
         // `closed` may still ask for the addresses, which `Conn` reads
         // through the fd: close it after the callback, not before (evio
         // closes first, but it copied the addresses when the conn opened).
@@ -403,7 +448,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         let Some(Slot { mut conn, sock, .. }) = self.slots[fd as usize].take() else {
             return Flow::Go;
         };
-        self.shared.counts[self.idx].fetch_sub(1, Ordering::SeqCst);
+        self.shared.balancer.release(self.idx);
         let blocking = sock.set_blocking();
         let _ = self.poll.delete(fd);
         let action = match blocking {

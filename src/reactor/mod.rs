@@ -29,7 +29,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Backend, Config, LoadBalance, ServerInfo, Writes};
+use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
@@ -44,8 +44,7 @@ pub struct Server {
     /// One poller per loop, of the backend the config chose at run time.
     polls: Vec<AnyPoll>,
     notes: Vec<Arc<NoteQueue<Note>>>,
-    balance: LoadBalance,
-    writes: Writes,
+    config: Config,
     info: ServerInfo,
 }
 // ANCHOR_END: server
@@ -91,13 +90,16 @@ impl Server {
         let num_loops = config.num_loops();
         let mut polls = Vec::with_capacity(num_loops);
         let mut notes = Vec::with_capacity(num_loops);
-        for _ in 0..num_loops {
+        for idx in 0..num_loops {
             // epoll or kqueue, as the config says (chapter 10).
             let mut poll = AnyPoll::open(poll_choice(config.backend)?)?;
             // Decision: *who accepts*. evio's rule: every loop watches every
             // listener, and `balance::may_accept` picks among the woken.
-            for l in &listeners {
-                poll.add(l.fd(), Interest::READ)?;
+            // Hand-off: loop 0 watches them, and hands connections out.
+            if config.accept == Accept::EveryLoop || idx == 0 {
+                for l in &listeners {
+                    poll.add(l.fd(), Interest::READ)?;
+                }
             }
             // Decision: *when to signal*: on every note (evio), or coalesced.
             let signal = Box::new(poll.signal());
@@ -108,8 +110,7 @@ impl Server {
             listeners,
             polls,
             notes,
-            balance: config.balance,
-            writes: config.writes,
+            config,
             info: ServerInfo { addrs, num_loops },
         })
     }
@@ -133,14 +134,8 @@ impl Server {
         if events.serving(&self.info) == Action::Shutdown {
             return Ok(());
         }
-        let loops = self.polls.len();
-        let shared = Shared::new(
-            self.listeners,
-            self.info.addrs,
-            loops,
-            self.balance,
-            self.writes,
-        );
+        let notes = self.notes.clone();
+        let shared = Shared::new(self.listeners, self.info.addrs, notes, &self.config);
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let items = self.polls.into_iter().zip(self.notes).collect();
         let run = |idx, (poll, notes), _: &Report| {

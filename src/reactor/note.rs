@@ -14,14 +14,18 @@ use std::os::fd::RawFd;
 
 use crate::conn::Wake;
 use crate::notes::NoteQueue;
+use crate::shared::Sock;
 
 // ANCHOR: note
 /// What other threads send a loop through its note queue (evio's notes are
 /// an `interface{}`: a duration, an error, or a conn).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Note {
+#[derive(Debug)]
+pub(crate) enum Note {
     /// Call `data` with no input for the connection with this fd and id.
     Wake { fd: RawFd, id: u64 },
+    /// Take in this connection, accepted by loop 0 from listener `li` and
+    /// counted on this loop already (`Accept::HandOff`, chapter 13).
+    Adopt { sock: Sock, li: usize },
     /// End the loop (from a [`Stopper`](crate::Stopper) or another loop's shutdown).
     Stop,
 }

@@ -10,16 +10,19 @@
 //!
 //! | file | holds | chapter |
 //! |---|---|---|
+//! | `balancer.rs` | [`Balancer`]: which loop gets a connection, when one thread decides | 9, 13 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
 //! | `udp.rs` | a datagram's `data` call and its reply | 8 |
 
+mod balancer;
 mod listener;
 mod loops;
 mod sock;
 mod udp;
 
+pub(crate) use balancer::Balancer;
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{run_loops, Report, Stop};

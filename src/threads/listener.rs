@@ -3,7 +3,7 @@
 //! Chapter 9, "The thread-based variant", explains this file. It mirrors
 //! evio's `stdlistenerRun` (`evio_std.go`): one thread per listener, blocked
 //! in `accept`, that hands each new connection to a loop. Unlike evio's, it
-//! asks the [`Balancer`](super::balance::Balancer) which loop (evio always
+//! asks the `Balancer` (`src/shared/balancer.rs`) which loop (evio always
 //! takes turns), starts the connection's reader thread itself, so that the
 //! loop never pays for a thread spawn, and it can be stopped (see
 //! `Listener::poke` in `src/shared/listener.rs`).

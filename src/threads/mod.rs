@@ -13,7 +13,6 @@
 //! |---|---|---|
 //! | `listener.rs` | the accept (or UDP) thread (the listeners themselves: `src/shared/listener.rs`) | `stdlistenerRun` |
 //! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
-//! | `balance.rs` | which loop gets a connection | `atomic.AddUintptr(&s.accepted, 1)` |
 //! | `msg.rs` | the messages a loop receives, and what all the threads share | `stdloop.ch` and its types |
 //! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
 //!
@@ -27,7 +26,6 @@
 //! stops from any thread, ticks without a helper thread, detaches without
 //! losing a byte, and leaves no thread or descriptor behind.
 
-mod balance;
 mod event_loop;
 mod listener;
 mod msg;
@@ -42,8 +40,7 @@ use std::time::Duration;
 use crate::addr::ListenAddr;
 use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
-use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
-use balance::Balancer;
+use crate::shared::{run_loops, Balancer, Listener, Report, Stop, Stopper};
 use event_loop::Loop;
 use msg::{Msg, Shared};
 

@@ -9,11 +9,10 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc, Arc};
 
-use super::balance::Balancer;
 use super::reader::{Got, Reader};
 use crate::api::Addr;
 use crate::conn::{SockFd, Wake};
-use crate::shared::{Listener, Sock};
+use crate::shared::{Balancer, Listener, Sock};
 
 // ANCHOR: msg
 /// Everything a loop thread learns, it learns from its channel: evio's

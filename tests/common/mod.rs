@@ -24,19 +24,23 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use evio::{Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stopper, Writes};
+use evio::{
+    Accept, Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stopper, Writes,
+};
 
 /// Socket read/write timeout for test clients: long enough for a loaded
 /// 2-core machine, short enough that a hang fails the test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ANCHOR: backends
-/// One way to run a server: the engine, and for the reactor, when it
-/// writes (chapter 13). It compares equal to its [`Backend`], so a test can
-/// ask `setup == Backend::Threads`.
+/// One way to run a server: the engine, and for the reactor, evio's
+/// strategies or chapter 13's (who accepts, when replies are written). It
+/// compares equal to its [`Backend`], so a test can ask
+/// `setup == Backend::Threads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setup {
     pub backend: Backend,
+    pub accept: Accept,
     pub writes: Writes,
 }
 
@@ -44,6 +48,7 @@ impl From<Backend> for Setup {
     fn from(backend: Backend) -> Setup {
         Setup {
             backend,
+            accept: Accept::default(),
             writes: Writes::default(),
         }
     }
@@ -56,9 +61,9 @@ impl PartialEq<Backend> for Setup {
 }
 
 /// The implementations the suite runs against: every reactor backend with
-/// each write strategy (evio's `Deferred`, the default `Eager`), and the
-/// thread-based variant. Add each new backend here and every integration
-/// test runs on it too.
+/// chapter 13's strategies (the defaults: `HandOff`, `Eager`) and with
+/// evio's (`EveryLoop`, `Deferred`), and the thread-based variant. Add each
+/// new backend here and every integration test runs on it too.
 pub fn backends() -> Vec<Setup> {
     let mut reactors = Vec::new();
     if evio::poll::HAS_EPOLL {
@@ -70,9 +75,12 @@ pub fn backends() -> Vec<Setup> {
     }
     let mut all = Vec::new();
     for backend in reactors {
-        for writes in [Writes::Eager, Writes::Deferred] {
-            all.push(Setup { backend, writes });
-        }
+        all.push(backend.into());
+        all.push(Setup {
+            backend,
+            accept: Accept::EveryLoop,
+            writes: Writes::Deferred,
+        });
     }
     // The thread-based variant (chapter 9), on every OS.
     all.push(Backend::Threads.into());
@@ -87,6 +95,7 @@ pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Co
         loops,
         balance,
         backend: setup.backend,
+        accept: setup.accept,
         writes: setup.writes,
         ..Config::default()
     }
@@ -141,6 +150,7 @@ where
 {
     let backend = setup.into();
     config.backend = backend.backend;
+    config.accept = backend.accept;
     config.writes = backend.writes;
     let server = Server::bind(config, addrs)
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));

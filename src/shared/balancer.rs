@@ -1,11 +1,16 @@
-//! Which loop gets a new connection, in the thread-based variant.
+//! Which loop gets a new connection, when one thread decides for all: the
+//! [`Balancer`], and the connection count of every loop.
 //!
-//! Chapter 9, "The thread-based variant", explains this file. evio's
-//! `stdlistenerRun` (`evio_std.go`) ignores `LoadBalance` and always takes
-//! turns with an atomic counter (its weakness 9). Here the accept thread
-//! *chooses* the loop, which is simpler than the reactor's rule (chapter 6),
-//! where every loop is woken and each decides whether it may take the
-//! connection: one thread decides, so every rule is exact.
+//! Chapter 9, "The thread-based variant", explains this file, and chapter 13
+//! uses it for the reactor's hand-off. evio's `stdlistenerRun`
+//! (`evio_std.go`) ignores `LoadBalance` and always takes turns with an
+//! atomic counter (its weakness 9). Here the thread that accepts *chooses*
+//! the loop: the thread variant's accept thread, or the reactor's loop 0
+//! under `Accept::HandOff`. That is simpler than evio's reactor rule
+//! (chapter 6), where every loop is woken and each decides whether it may
+//! take the connection: one thread decides, so every rule is exact. Under
+//! evio's `Accept::EveryLoop` the reactor's loops read the same counts and
+//! turn (`count`, `turn`), and each counts what it takes (`add`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -74,6 +79,37 @@ impl Balancer {
     /// Loop `idx` has let go of a connection.
     pub(crate) fn release(&self, idx: usize) {
         self.counts[idx].fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Loop `idx` has taken a connection it chose itself (evio's way, where
+    /// every loop accepts).
+    #[allow(dead_code)] // the reactor's, so not on Windows
+    pub(crate) fn add(&self, idx: usize) {
+        self.counts[idx].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The connections loop `idx` holds.
+    #[allow(dead_code)] // the reactor's, so not on Windows
+    pub(crate) fn count(&self, idx: usize) -> usize {
+        self.counts[idx].load(Ordering::SeqCst)
+    }
+
+    /// RoundRobin's turn: connections handed out so far.
+    #[allow(dead_code)] // the reactor's, so not on Windows
+    pub(crate) fn turn(&self) -> usize {
+        self.turn.load(Ordering::SeqCst)
+    }
+
+    /// Moves RoundRobin's turn on (a loop that took its turn, evio's way).
+    #[allow(dead_code)] // the reactor's, so not on Windows
+    pub(crate) fn advance_turn(&self) {
+        self.turn.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The rule, for the loops that decide for themselves.
+    #[allow(dead_code)] // the reactor's, so not on Windows
+    pub(crate) fn rule(&self) -> LoadBalance {
+        self.rule
     }
 
     /// xorshift64: a real (pseudo-)random choice, where evio's reactor's
