@@ -9,7 +9,7 @@
 //!
 //! | file | holds | evio |
 //! |---|---|---|
-//! | `balance.rs` | which loop accepts | top of `loopAccept` |
+//! | `balance.rs` | may this loop accept (evio's `Accept::EveryLoop`) | top of `loopAccept` |
 //! | `note.rs` | the notes, how a wake becomes one, the wake rule | `loopNote`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
