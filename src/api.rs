@@ -236,6 +236,76 @@ impl std::str::FromStr for Wakeups {
     }
 }
 
+// ANCHOR: loop_stats
+/// What one loop has done since the server started, as
+/// [`Server::stats`](crate::Server::stats) reads it while the server runs
+/// (chapter 13). The thread-based variant counts nothing yet: all zeros.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Returns from the poller's wait.
+    pub waits: u64,
+    /// Notes taken from the loop's queue: wakes, handed-off connections, stops.
+    pub notes: u64,
+    /// Connections this loop accepted itself.
+    pub accepts: u64,
+    /// Times a listener woke this loop and the balancing rule said "not you"
+    /// (evio's `Accept::EveryLoop` only).
+    pub refusals: u64,
+    /// `read` calls on connections.
+    pub reads: u64,
+    /// `write` calls on connections.
+    pub writes: u64,
+    /// Reads and writes that said "try again" (`EAGAIN`).
+    pub would_blocks: u64,
+    /// Changes to what the poller watches a connection for (`epoll_ctl`).
+    pub interest_changes: u64,
+    /// Bytes read from connections.
+    pub bytes_in: u64,
+    /// Bytes written to connections.
+    pub bytes_out: u64,
+}
+// ANCHOR_END: loop_stats
+
+impl LoopStats {
+    /// Every field summed over `loops`.
+    pub fn sum<'a>(loops: impl IntoIterator<Item = &'a LoopStats>) -> LoopStats {
+        loops
+            .into_iter()
+            .fold(LoopStats::default(), |a, b| LoopStats {
+                waits: a.waits + b.waits,
+                notes: a.notes + b.notes,
+                accepts: a.accepts + b.accepts,
+                refusals: a.refusals + b.refusals,
+                reads: a.reads + b.reads,
+                writes: a.writes + b.writes,
+                would_blocks: a.would_blocks + b.would_blocks,
+                interest_changes: a.interest_changes + b.interest_changes,
+                bytes_in: a.bytes_in + b.bytes_in,
+                bytes_out: a.bytes_out + b.bytes_out,
+            })
+    }
+}
+
+impl std::fmt::Display for LoopStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "waits {} notes {} accepts {} refusals {} reads {} writes {} would-block {} \
+             interest {} in {} B out {} B",
+            self.waits,
+            self.notes,
+            self.accepts,
+            self.refusals,
+            self.reads,
+            self.writes,
+            self.would_blocks,
+            self.interest_changes,
+            self.bytes_in,
+            self.bytes_out
+        )
+    }
+}
+
 // ANCHOR: config
 /// How a server is run: the fields evio keeps in its `Events` struct next to
 /// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
@@ -256,6 +326,9 @@ pub struct Config {
     pub writes: Writes,
     /// When a note wakes a reactor loop: evio's `EveryNote`, or `Coalesced`.
     pub wakeups: Wakeups,
+    /// Print each dispatch step of the reactor to standard error (chapter
+    /// 13): to watch one request go through the loop. Slow; off by default.
+    pub trace: bool,
 }
 
 impl Config {

@@ -63,14 +63,14 @@ mod sync;
 mod threads;
 
 pub use api::{
-    Accept, Action, Addr, Backend, Config, LoadBalance, Options, ServerInfo, Stream, Wakeups,
-    Writes,
+    Accept, Action, Addr, Backend, Config, LoadBalance, LoopStats, Options, ServerInfo, Stream,
+    Wakeups, Writes,
 };
 pub use conn::{Conn, Waker};
 pub use events::Events;
 pub use input_stream::InputStream;
 pub use server::Server;
-pub use shared::Stopper;
+pub use shared::{Stats, Stopper};
 
 /// What this crate's own tests reach inside the library (chapter 11's loom
 /// models and property tests): not part of the API, and free to change.

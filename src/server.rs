@@ -15,7 +15,7 @@ use crate::api::{Backend, Config, ServerInfo};
 use crate::events::Events;
 #[cfg(unix)]
 use crate::reactor;
-use crate::shared::Stopper;
+use crate::shared::{Stats, Stopper};
 use crate::threads;
 
 /// A bound server, ready to run: the reactor or the thread-based variant,
@@ -82,6 +82,16 @@ impl Server {
             #[cfg(unix)]
             Imp::Reactor(s) => s.stopper(),
             Imp::Threads(s) => s.stopper(),
+        }
+    }
+
+    /// A handle that reads each loop's counters from any thread, while the
+    /// server runs or after (chapter 13).
+    pub fn stats(&self) -> Stats {
+        match &self.imp {
+            #[cfg(unix)]
+            Imp::Reactor(s) => s.stats(),
+            Imp::Threads(s) => s.stats(),
         }
     }
 

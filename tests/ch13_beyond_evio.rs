@@ -10,17 +10,22 @@
 //! counts it (`/proc/self/task/TID/stat`), and another client served
 //! meanwhile.
 //!
-//! One test in this file, on purpose: it tells its loop thread from others
-//! by name, and a second server in the same process would add another.
+//! The CPU test tells its loop thread from others by name, so it must be
+//! the only test of this file that runs a server while it measures: the
+//! counters test waits for it (`ONE_AT_A_TIME`).
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{backends, config, connect_tcp, read_line, start, within};
+use common::{backends, config, connect_tcp, read_line, start, wait_until, within};
 use evio::{Action, Backend, Conn, Events, LoadBalance, Writes};
+
+/// Held by each test that runs a server, so that the CPU test's loop thread
+/// is the only `evio-loop-0` of the process while it measures.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Echo;
 
@@ -53,6 +58,7 @@ fn cpu_ticks(name: &str) -> u64 {
 
 #[test]
 fn ch13_a_peer_that_never_reads_spins_deferred_and_costs_nothing_eager() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     within(120, || {
         for setup in backends() {
             if setup == Backend::Threads {
@@ -107,6 +113,51 @@ fn ch13_a_peer_that_never_reads_spins_deferred_and_costs_nothing_eager() {
             hog.read_exact(&mut back).unwrap();
             assert!(back.iter().all(|&b| b == b'x'), "{setup:?}");
             drop(hog);
+            server.stop(10).unwrap();
+        }
+    });
+}
+
+/// The loop's own counters tell the cost of a round trip, as `perf` does
+/// from outside (chapter 13's table): eager writes make one read and one
+/// write per round trip and register the connection once; evio's add two
+/// interest changes per reply, and one when the connection opens.
+#[test]
+fn ch13_counters_show_what_a_round_trip_costs() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    within(60, || {
+        for setup in backends() {
+            if setup == Backend::Threads {
+                continue; // it counts nothing yet
+            }
+            let server = start(
+                setup,
+                Arc::new(Echo),
+                config(setup, 1, LoadBalance::Random),
+                &["tcp://127.0.0.1:0"],
+            );
+            let mut c = connect_tcp(server.addr(0));
+            for i in 0..100 {
+                let line = format!("round trip {i}\n");
+                c.write_all(line.as_bytes()).unwrap();
+                assert_eq!(read_line(&mut c), line, "{setup:?}");
+            }
+            let interest = match setup.writes {
+                Writes::Eager => 1,              // the add, at accept
+                Writes::Deferred => 1 + 1 + 200, // add, opened, two per reply
+            };
+            // The loop counts a call after it returns, which can be just
+            // after the client has read the reply: wait for the counts.
+            wait_until(10, "the last write and interest change counted", || {
+                let s = server.stats.total();
+                s.writes >= 100 && s.interest_changes >= interest
+            });
+            let s = server.stats.total();
+            let calls = (s.reads, s.writes, s.accepts);
+            assert_eq!(calls, (100, 100, 1), "{setup:?}: {s}");
+            assert_eq!(s.bytes_in, s.bytes_out, "{setup:?}: {s}");
+            assert_eq!(s.interest_changes, interest, "{setup:?}: {s}");
+            drop(c);
             server.stop(10).unwrap();
         }
     });

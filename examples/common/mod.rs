@@ -9,6 +9,7 @@
 //! that no example compiles code it does not use.
 
 use std::process::exit;
+use std::time::Duration;
 
 use evio::{Accept, Addr, Backend, Config, Events, LoadBalance, Server, Wakeups, Writes};
 
@@ -50,6 +51,12 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
+    /// Print each loop's counters to stderr every SECONDS (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub stats: u64,
+    /// Print every dispatch step of the reactor to stderr (slow)
+    #[arg(long)]
+    pub trace: bool,
 }
 // ANCHOR_END: server_flags
 
@@ -67,6 +74,7 @@ impl ServerFlags {
             accept: self.accept,
             writes: self.writes,
             wakeups: self.wakeups,
+            trace: self.trace,
         }
     }
 
@@ -110,6 +118,16 @@ pub fn serve<E: Events>(name: &str, port: u16, flags: &ServerFlags, events: &E) 
         if let Addr::Unix(path) = a {
             println!("{name} server started at {}", path.display());
         }
+    }
+    if flags.stats > 0 {
+        // A thread of its own reads the counters; it ends with the process.
+        let (stats, every) = (server.stats(), Duration::from_secs(flags.stats));
+        std::thread::spawn(move || loop {
+            std::thread::sleep(every);
+            for (i, s) in stats.loops().iter().enumerate() {
+                eprintln!("loop {i}: {s}");
+            }
+        });
     }
     if let Err(e) = server.run(events) {
         fail(e);

@@ -774,7 +774,14 @@ fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
         writes,
         ..Default::default()
     };
-    let shared = Shared::new(Vec::new(), Vec::new(), vec![notes.clone()], &config);
+    let counters = Arc::new([Default::default()]);
+    let shared = Shared::new(
+        Vec::new(),
+        Vec::new(),
+        vec![notes.clone()],
+        counters,
+        &config,
+    );
     let (mut world, mut model) = (World::new(&events, &shared, notes), Model::new(writes));
     for (i, op) in ops.iter().enumerate() {
         let before = Before {

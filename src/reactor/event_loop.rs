@@ -21,11 +21,12 @@ use std::time::Instant;
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
+use super::stats::{Count, Counted, Counters};
 use crate::api::{Accept, Action, Addr, Config, Flow, LoadBalance, Stream, Writes};
 use crate::conn::{Conn, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::poll::{Event, Poll};
+use crate::poll::{Event, Interest, Poll};
 use crate::shared::{self, Balancer, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
@@ -46,6 +47,10 @@ pub(crate) struct Shared {
     accept: Accept,
     /// When replies are written (chapters 7 and 13).
     writes: Writes,
+    /// Each loop's counters, which `Server::stats` reads.
+    counters: Arc<[Counters]>,
+    /// Print each dispatch step (`Config::trace`).
+    trace: bool,
 }
 
 impl Shared {
@@ -53,6 +58,7 @@ impl Shared {
         listeners: Vec<Listener>,
         addrs: Vec<Addr>,
         notes: Vec<Arc<NoteQueue<Note>>>,
+        counters: Arc<[Counters]>,
         config: &Config,
     ) -> Shared {
         Shared {
@@ -62,6 +68,8 @@ impl Shared {
             notes,
             accept: config.accept,
             writes: config.writes,
+            counters,
+            trace: config.trace,
         }
     }
 }
@@ -185,8 +193,10 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             if let Err(e) = self.poll.wait(&mut ready, timeout) {
                 break Err(e);
             }
+            self.count(Count::Waits, 1);
             // 1. Notes first, as in evio's `Poll.Wait`.
             self.notes.swap(&mut notes);
+            self.count(Count::Notes, notes.len() as u64);
             for note in notes.drain(..) {
                 let flow = match note {
                     Note::Stop => Flow::Stop,
@@ -226,15 +236,54 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 None => Flow::Go,
             };
         };
+        let counters = &self.shared.counters[self.idx];
+        let (before, step) = (slot.state.interest, dispatch::next_step(&slot.state));
+        let mut sock = Counted {
+            sock: &mut slot.sock,
+            counters,
+        };
         let outcome = dispatch::ready(
             self.events,
             &mut self.poll,
             &mut slot.conn,
             &mut slot.state,
-            &mut slot.sock,
+            &mut sock,
             &mut self.buf,
         );
+        self.stepped(fd, &format!("{step:?}"), before, &outcome);
         self.finish(fd, outcome)
+    }
+
+    /// After a dispatch step: counts a change of interest, and prints the
+    /// step when tracing (`Config::trace`).
+    fn stepped(&self, fd: RawFd, step: &str, before: Interest, outcome: &Outcome) {
+        let Some(slot) = self.slots.get(fd as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let after = slot.state.interest;
+        if after != before {
+            self.count(Count::InterestChanges, 1);
+        }
+        if self.shared.trace {
+            let id = slot.conn.id;
+            let pending = slot.state.pending_output().len();
+            let show = |i: Interest| match (i.read, i.write) {
+                (true, true) => "read+write",
+                (true, false) => "read",
+                (false, true) => "write",
+                (false, false) => "none",
+            };
+            eprintln!(
+                "loop {} fd {fd} conn {id}: {step:<10} interest {} -> {}, {pending} B pending, {outcome:?}",
+                self.idx,
+                show(before),
+                show(after),
+            );
+        }
+    }
+
+    fn count(&self, which: Count, n: u64) {
+        self.shared.counters[self.idx].add(which, n);
     }
 
     /// Carries out what the dispatch decided.
@@ -256,13 +305,19 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
             return Flow::Go;
         };
+        let before = slot.state.interest;
+        let mut sock = Counted {
+            sock: &mut slot.sock,
+            counters: &self.shared.counters[self.idx],
+        };
         let outcome = dispatch::wake(
             self.events,
             &mut self.poll,
             &mut slot.conn,
             &mut slot.state,
-            &mut slot.sock,
+            &mut sock,
         );
+        self.stepped(fd, "Wake", before, &outcome);
         self.finish(fd, outcome)
     }
     // ANCHOR_END: loop_wake
@@ -295,6 +350,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         if !balance::may_accept(b.rule(), self.idx, loops, b.turn(), |i| b.count(i)) {
             // Level-triggered: this loop is woken again while the
             // connection waits (evio's weakness 2, the refusal spin).
+            self.count(Count::Refusals, 1);
             return Flow::Go;
         }
         let sock = match self.accept_one(li) {
@@ -334,16 +390,18 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     fn accept_one(&mut self, li: usize) -> Result<Sock, Flow> {
         let shared = self.shared;
         let listener = &shared.listeners[li];
-        listener
-            .accept_nonblocking()
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
-                Some(libc::EMFILE | libc::ENFILE) => {
-                    self.shed(listener);
-                    self.report(&e)
-                }
-                _ => self.report(&e),
-            })
+        let accepted = listener.accept_nonblocking();
+        if accepted.is_ok() {
+            self.count(Count::Accepts, 1);
+        }
+        accepted.map_err(|e| match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
+            Some(libc::EMFILE | libc::ENFILE) => {
+                self.shed(listener);
+                self.report(&e)
+            }
+            _ => self.report(&e),
+        })
     }
 
     /// Counts a connection this loop chose to take, and takes it in.
@@ -363,6 +421,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             self.shared.balancer.release(self.idx);
             return self.report(&e); // `sock` is dropped: the fd is closed
         }
+        self.count(Count::InterestChanges, 1);
         self.last_id += 1;
         let conn = Conn::new(fd, self.last_id, li, sock.ends(), Some(self.wake.clone()));
         if self.slots.len() <= fd as usize {
@@ -451,6 +510,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         self.shared.balancer.release(self.idx);
         let blocking = sock.set_blocking();
         let _ = self.poll.delete(fd);
+        self.count(Count::InterestChanges, 1);
         let action = match blocking {
             Ok(()) => self.events.detached(&mut conn, sock.into_stream()),
             // `sock` is dropped (closed) after `closed`, as in `close`.

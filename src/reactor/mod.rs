@@ -13,6 +13,7 @@
 //! | `note.rs` | the notes, how a wake becomes one, the wake rule | `loopNote`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
+//! | `stats.rs` | each loop's counters (chapter 13) | none |
 //! | `dispatch_model.rs` | chapter 11's state-machine test of the loop (tests only) | none |
 //!
 //! The listeners, the sockets and the threads the loops run on are the same
@@ -24,6 +25,7 @@ pub(crate) mod dispatch;
 mod dispatch_model;
 mod event_loop;
 pub(crate) mod note;
+mod stats;
 
 use std::io;
 use std::sync::Arc;
@@ -33,9 +35,10 @@ use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops, Listener, Report, Stop, Stopper};
+use crate::shared::{run_loops, Listener, Report, Stats, Stop, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
+use stats::Counters;
 
 // ANCHOR: server
 /// A bound server, ready to run.
@@ -45,6 +48,8 @@ pub struct Server {
     polls: Vec<AnyPoll>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     config: Config,
+    /// Each loop's counters (chapter 13), read by `stats`.
+    counters: Arc<[Counters]>,
     info: ServerInfo,
 }
 // ANCHOR_END: server
@@ -111,6 +116,7 @@ impl Server {
             polls,
             notes,
             config,
+            counters: (0..num_loops).map(|_| Counters::default()).collect(),
             info: ServerInfo { addrs, num_loops },
         })
     }
@@ -126,6 +132,12 @@ impl Server {
         Stopper::new(StopNotes(self.notes.clone()))
     }
 
+    /// A handle that reads the loops' counters from any thread.
+    pub fn stats(&self) -> Stats {
+        let counters = self.counters.clone();
+        Stats::new(move || counters.iter().map(Counters::snapshot).collect())
+    }
+
     // ANCHOR: run
     /// Calls `serving`, then runs every loop on its own thread until one
     /// ends; then stops the others and returns the first error, if any.
@@ -135,7 +147,14 @@ impl Server {
             return Ok(());
         }
         let notes = self.notes.clone();
-        let shared = Shared::new(self.listeners, self.info.addrs, notes, &self.config);
+        let counters = self.counters.clone();
+        let shared = Shared::new(
+            self.listeners,
+            self.info.addrs,
+            notes,
+            counters,
+            &self.config,
+        );
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let items = self.polls.into_iter().zip(self.notes).collect();
         let run = |idx, (poll, notes), _: &Report| {

@@ -14,12 +14,14 @@
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
+//! | `stats.rs` | [`Stats`]: reading a running server's counters | 13 |
 //! | `udp.rs` | a datagram's `data` call and its reply | 8 |
 
 mod balancer;
 mod listener;
 mod loops;
 mod sock;
+mod stats;
 mod udp;
 
 pub(crate) use balancer::Balancer;
@@ -27,4 +29,5 @@ pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{run_loops, Report, Stop};
 pub(crate) use sock::Sock;
+pub use stats::Stats;
 pub(crate) use udp::datagram;

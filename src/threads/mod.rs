@@ -38,9 +38,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Config, ServerInfo};
+use crate::api::{Action, Config, LoopStats, ServerInfo};
 use crate::events::Events;
-use crate::shared::{run_loops, Balancer, Listener, Report, Stop, Stopper};
+use crate::shared::{run_loops, Balancer, Listener, Report, Stats, Stop, Stopper};
 use event_loop::Loop;
 use msg::{Msg, Shared};
 
@@ -104,6 +104,12 @@ impl Server {
     /// A handle that stops this server from any thread.
     pub fn stopper(&self) -> Stopper {
         Stopper::new(StopMsgs(self.shared.loops.clone()))
+    }
+
+    /// The loops' counters: this variant counts nothing yet, so all zeros.
+    pub fn stats(&self) -> Stats {
+        let loops = self.info.num_loops;
+        Stats::new(move || vec![LoopStats::default(); loops])
     }
 
     // ANCHOR: run

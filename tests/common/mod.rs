@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evio::{
-    Accept, Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stopper, Writes,
+    Accept, Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stats, Stopper, Writes,
 };
 
 /// Socket read/write timeout for test clients: long enough for a loaded
@@ -109,6 +109,8 @@ pub struct Running {
     pub info: ServerInfo,
     /// Stops the server from the test thread.
     pub stopper: Stopper,
+    /// Reads the loops' counters (chapter 13).
+    pub stats: Stats,
 }
 
 impl Running {
@@ -156,6 +158,7 @@ where
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));
     let info = server.info().clone();
     let stopper = server.stopper();
+    let stats = server.stats();
     let handle = std::thread::Builder::new()
         .name(format!("server-{backend:?}"))
         .spawn(move || server.run(&*events))
@@ -164,6 +167,7 @@ where
         handle,
         info,
         stopper,
+        stats,
     }
 }
 // ANCHOR_END: start
