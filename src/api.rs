@@ -306,6 +306,10 @@ impl std::fmt::Display for LoopStats {
     }
 }
 
+/// The default limit of a connection's [`Writer`](crate::Writer)s: 1 MiB of
+/// output not yet written (`Config::writer_limit`).
+pub const DEFAULT_WRITER_LIMIT: usize = 1024 * 1024;
+
 // ANCHOR: config
 /// How a server is run: the fields evio keeps in its `Events` struct next to
 /// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
@@ -329,9 +333,21 @@ pub struct Config {
     /// Print each dispatch step of the reactor to standard error (chapter
     /// 13): to watch one request go through the loop. Slow; off by default.
     pub trace: bool,
+    /// The most output a connection may hold for its
+    /// [`Writer`](crate::Writer)s (queued, plus not yet written); past it a
+    /// write fails. `0` means the default, 1 MiB.
+    pub writer_limit: usize,
 }
 
 impl Config {
+    /// The writer limit this config asks for, after the rule for `0`.
+    pub fn writer_limit(&self) -> usize {
+        match self.writer_limit {
+            0 => DEFAULT_WRITER_LIMIT,
+            n => n,
+        }
+    }
+
     /// The number of loops this config asks for, after evio's rule.
     pub fn num_loops(&self) -> usize {
         match self.loops {

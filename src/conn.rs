@@ -21,7 +21,6 @@
 //! reach a new one.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(unix)]
@@ -30,7 +29,12 @@ use std::os::fd::{BorrowedFd, RawFd};
 #[cfg(unix)]
 use socket2::SockRef;
 
-use crate::api::Addr;
+use crate::api::{Addr, DEFAULT_WRITER_LIMIT};
+// The budget's counters are loom's under `--cfg loom`, for chapter 11's
+// style of model (`tests/ch13_loom_writer.rs`); the `Arc`s stay std's,
+// since loom's cannot hold a `dyn Wake`.
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A socket's descriptor where there is one (unix), nothing elsewhere; so
 /// that [`Conn::new`] has one signature on every OS.
@@ -68,14 +72,85 @@ pub(crate) enum Ends {
     },
 }
 
-/// How a [`Waker`] reaches the loop of its connection. Each engine
-/// implements it for its own queue or channel.
-pub(crate) trait Wake: Send + Sync {
-    /// Asks the loop to call `data` with empty input for the connection
-    /// `(fd, id)`; the loop drops it if that connection has gone.
-    fn wake(&self, fd: SockFd, id: u64) -> io::Result<()>;
+/// What another thread asks a connection's loop to do for it.
+#[derive(Debug)]
+pub enum Deliver {
+    /// Call `data` with empty input ([`Waker::wake`]).
+    Wake,
+    /// Append these bytes to the connection's output ([`Writer::write`]).
+    Write(Vec<u8>),
+    /// Close the connection once its output is written ([`Writer::close`]).
+    Close,
+}
+
+/// How a [`Waker`] or a [`Writer`] reaches the loop of its connection. Each
+/// engine implements it for its own queue or channel.
+pub trait Wake: Send + Sync {
+    /// Hands `what` to the loop, for the connection `(fd, id)`; the loop
+    /// drops it if that connection has gone.
+    fn deliver(&self, fd: SockFd, id: u64, what: Deliver) -> io::Result<()>;
 }
 // ANCHOR_END: engine_traits
+
+// ANCHOR: budget
+/// How much output a connection may hold for its [`Writer`]s: the bytes
+/// queued on their way to the loop, plus the output the loop has not
+/// written yet, which the loop publishes after each step. Shared by the
+/// connection's writers and its loop.
+#[derive(Debug)]
+pub struct Budget {
+    /// Bytes written by handles that the loop has not taken yet.
+    queued: AtomicUsize,
+    /// The connection has left its loop: writes do nothing.
+    gone: AtomicBool,
+    /// The connection's pending output, as the loop last saw it.
+    unsent: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            queued: AtomicUsize::new(0),
+            gone: AtomicBool::new(false),
+            unsent: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Whether the connection has left its loop.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+
+    /// Reserves room for `n` bytes, or says the connection is over its
+    /// limit (a peer that does not read, most likely).
+    pub fn reserve(&self, n: usize) -> io::Result<()> {
+        let before = self.queued.fetch_add(n, Ordering::SeqCst);
+        if before + n + self.unsent.load(Ordering::SeqCst) > self.limit {
+            self.queued.fetch_sub(n, Ordering::SeqCst);
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "connection output over its limit of {} bytes (the peer is not reading?)",
+                    self.limit
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The loop has taken `n` queued bytes into the connection's output.
+    pub fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// The loop's connection has `n` bytes of output not written yet.
+    pub fn unsent(&self, n: usize) {
+        self.unsent.store(n, Ordering::SeqCst);
+    }
+}
+// ANCHOR_END: budget
 
 // ANCHOR: conn
 /// One connection, lent to every callback about it.
@@ -90,6 +165,10 @@ pub struct Conn<C> {
     pub(crate) ends: Ends,
     /// `None` for a datagram: there is no connection to wake.
     wake: Option<Arc<dyn Wake>>,
+    /// The output limit of this connection's [`Writer`]s, made with the
+    /// first of them (`Config::writer_limit`).
+    pub(crate) budget: Option<Arc<Budget>>,
+    writer_limit: usize,
 }
 // ANCHOR_END: conn
 
@@ -110,7 +189,15 @@ impl<C: Default> Conn<C> {
             addr_index,
             ends,
             wake,
+            budget: None,
+            writer_limit: DEFAULT_WRITER_LIMIT,
         }
+    }
+
+    /// Sets the limit of this connection's writers (before any is made).
+    pub(crate) fn with_writer_limit(mut self, limit: usize) -> Self {
+        self.writer_limit = limit;
+        self
     }
 }
 
@@ -191,6 +278,30 @@ impl<C> Conn<C> {
         }
     }
 
+    /// A handle that writes to this connection, or closes it, from any
+    /// thread: in order with the loop's own output, and bounded (see
+    /// [`Writer::write`]).
+    pub fn writer(&mut self) -> Writer {
+        let limit = self.writer_limit;
+        let budget = self
+            .budget
+            .get_or_insert_with(|| Arc::new(Budget::new(limit)));
+        Writer {
+            via: self.wake.clone(),
+            fd: self.fd,
+            id: self.id,
+            budget: budget.clone(),
+        }
+    }
+
+    /// The connection has left its loop (closed or detached): its writers'
+    /// writes do nothing from now on.
+    pub(crate) fn gone(&self) {
+        if let Some(budget) = &self.budget {
+            budget.gone.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Applies TCP keep-alive; ignored for unix and UDP sockets. evio
     /// ignores the error too: keep-alive is best effort.
     pub(crate) fn set_keep_alive(&self, idle: Duration) {
@@ -231,9 +342,57 @@ impl Waker {
     /// Asks the loop to call `data` with empty input for this connection.
     pub fn wake(&self) -> io::Result<()> {
         match &self.via {
-            Some(via) => via.wake(self.fd, self.id),
+            Some(via) => via.deliver(self.fd, self.id, Deliver::Wake),
             None => Ok(()),
         }
     }
 }
 // ANCHOR_END: waker
+
+// ANCHOR: writer
+/// Writes to one connection, or closes it, from any thread: what evio never
+/// had (chapter 13). Cheap to clone and to keep, and harmless after the
+/// connection has closed, like a [`Waker`].
+///
+/// Bytes go to the connection's loop as a note and are appended to the
+/// connection's output there, so they reach the peer whole, after whatever
+/// the loop had written for the connection before, and in the order each
+/// thread wrote them. Writes from different threads interleave only as
+/// whole writes.
+#[derive(Clone)]
+pub struct Writer {
+    via: Option<Arc<dyn Wake>>,
+    fd: SockFd,
+    id: u64,
+    budget: Arc<Budget>,
+}
+
+impl Writer {
+    /// Queues `bytes` for the connection. Fails, queueing nothing, with
+    /// `WouldBlock` when the connection's output (what the loop has not
+    /// written yet, plus what writers have queued) would go over its limit:
+    /// a peer that does not read cannot make the server grow without bound.
+    /// Succeeds and does nothing once the connection has closed.
+    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let Some(via) = &self.via else { return Ok(()) };
+        if self.budget.is_gone() {
+            return Ok(());
+        }
+        self.budget.reserve(bytes.len())?;
+        let sent = via.deliver(self.fd, self.id, Deliver::Write(bytes.to_vec()));
+        if sent.is_err() {
+            self.budget.taken(bytes.len());
+        }
+        sent
+    }
+
+    /// Closes the connection once the output queued before has been
+    /// written, as if a callback had returned [`Action::Close`](crate::Action::Close).
+    pub fn close(&self) -> io::Result<()> {
+        match &self.via {
+            Some(via) => via.deliver(self.fd, self.id, Deliver::Close),
+            None => Ok(()),
+        }
+    }
+}
+// ANCHOR_END: writer

@@ -58,7 +58,6 @@ pub mod poll;
 mod reactor;
 mod server;
 mod shared;
-#[cfg(unix)]
 mod sync;
 mod threads;
 
@@ -66,7 +65,7 @@ pub use api::{
     Accept, Action, Addr, Backend, Config, LoadBalance, LoopStats, Options, ServerInfo, Stream,
     Wakeups, Writes,
 };
-pub use conn::{Conn, Waker};
+pub use conn::{Conn, Waker, Writer};
 pub use events::Events;
 pub use input_stream::InputStream;
 pub use server::Server;

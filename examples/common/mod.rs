@@ -75,6 +75,8 @@ impl ServerFlags {
             writes: self.writes,
             wakeups: self.wakeups,
             trace: self.trace,
+            // New settings keep their defaults (`Config` asks for this).
+            ..Config::default()
         }
     }
 

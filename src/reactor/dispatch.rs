@@ -23,7 +23,7 @@
 use std::io;
 
 use crate::api::{Action, Writes};
-use crate::conn::Conn;
+use crate::conn::{Conn, Deliver};
 use crate::events::Events;
 use crate::poll::{Interest, Poll};
 
@@ -309,3 +309,26 @@ pub fn wake<E: Events, P: Poll, S: ConnIo>(
     output_produced(events, poll, c.fd, s, io)
 }
 // ANCHOR_END: wake
+
+// ANCHOR: push
+/// Bytes or a close from a [`Writer`](crate::Writer) on another thread
+/// (chapter 13). The bytes go after everything the loop has produced for
+/// the connection so far, a close waits for them like a `Close` returned
+/// with output, and then the strategy writes as after a callback.
+pub fn push<E: Events, P: Poll, S: ConnIo>(
+    events: &E,
+    poll: &mut P,
+    c: &mut Conn<E::Context>,
+    s: &mut ConnState,
+    io: &mut S,
+    what: Deliver,
+) -> Outcome {
+    match what {
+        Deliver::Wake => return wake(events, poll, c, s, io),
+        Deliver::Write(bytes) => s.out.extend_from_slice(&bytes),
+        Deliver::Close if s.action == Action::None => s.action = Action::Close,
+        Deliver::Close => {}
+    }
+    output_produced(events, poll, c.fd, s, io)
+}
+// ANCHOR_END: push

@@ -23,7 +23,7 @@ use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
 use super::stats::{Count, Counted, Counters};
 use crate::api::{Accept, Action, Addr, Config, Flow, LoadBalance, Stream, Writes};
-use crate::conn::{Conn, Ends, Wake};
+use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     counters: Arc<[Counters]>,
     /// Print each dispatch step (`Config::trace`).
     trace: bool,
+    /// The output limit of each connection's writers.
+    writer_limit: usize,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             writes: config.writes,
             counters,
             trace: config.trace,
+            writer_limit: config.writer_limit(),
         }
     }
 }
@@ -202,6 +205,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                     Note::Stop => Flow::Stop,
                     Note::Wake { fd, id } => self.wake(fd, id),
                     Note::Adopt { sock, li } => self.admit(S::from(sock), li),
+                    Note::Deliver { fd, id, what } => self.deliver(fd, id, what),
                 };
                 if flow == Flow::Stop {
                     break 'run Ok(());
@@ -264,6 +268,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         if after != before {
             self.count(Count::InterestChanges, 1);
         }
+        if let Some(budget) = &slot.conn.budget {
+            budget.unsent(slot.state.pending_output().len());
+        }
         if self.shared.trace {
             let id = slot.conn.id;
             let pending = slot.state.pending_output().len();
@@ -321,6 +328,32 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         self.finish(fd, outcome)
     }
     // ANCHOR_END: loop_wake
+
+    /// Bytes or a close from a [`Writer`](crate::Writer), for the
+    /// connection the writer was made for, if it is still here.
+    pub(crate) fn deliver(&mut self, fd: RawFd, id: u64, what: Deliver) -> Flow {
+        let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
+            return Flow::Go;
+        };
+        if let (Deliver::Write(bytes), Some(budget)) = (&what, &slot.conn.budget) {
+            budget.taken(bytes.len());
+        }
+        let before = slot.state.interest;
+        let mut sock = Counted {
+            sock: &mut slot.sock,
+            counters: &self.shared.counters[self.idx],
+        };
+        let outcome = dispatch::push(
+            self.events,
+            &mut self.poll,
+            &mut slot.conn,
+            &mut slot.state,
+            &mut sock,
+            what,
+        );
+        self.stepped(fd, "Deliver", before, &outcome);
+        self.finish(fd, outcome)
+    }
 
     /// Reports an accept error; `Shutdown` from the callback stops the loop.
     fn report(&self, err: &io::Error) -> Flow {
@@ -423,7 +456,8 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         }
         self.count(Count::InterestChanges, 1);
         self.last_id += 1;
-        let conn = Conn::new(fd, self.last_id, li, sock.ends(), Some(self.wake.clone()));
+        let conn = Conn::new(fd, self.last_id, li, sock.ends(), Some(self.wake.clone()))
+            .with_writer_limit(self.shared.writer_limit);
         if self.slots.len() <= fd as usize {
             self.slots.resize_with(fd as usize + 1, || None);
         }
@@ -491,6 +525,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             return Flow::Go;
         };
         self.shared.balancer.release(self.idx);
+        conn.gone();
         // `closed` may still ask for the addresses, which `Conn` reads
         // through the fd: close it after the callback, not before (evio
         // closes first, but it copied the addresses when the conn opened).
@@ -508,6 +543,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             return Flow::Go;
         };
         self.shared.balancer.release(self.idx);
+        conn.gone();
         let blocking = sock.set_blocking();
         let _ = self.poll.delete(fd);
         self.count(Count::InterestChanges, 1);

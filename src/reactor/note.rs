@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::conn::Wake;
+use crate::conn::{Deliver, Wake};
 use crate::notes::NoteQueue;
 use crate::shared::Sock;
 
@@ -26,14 +26,21 @@ pub(crate) enum Note {
     /// Take in this connection, accepted by loop 0 from listener `li` and
     /// counted on this loop already (`Accept::HandOff`, chapter 13).
     Adopt { sock: Sock, li: usize },
+    /// From a [`Writer`](crate::Writer): bytes to append to the output of
+    /// the connection with this fd and id, or a close (chapter 13).
+    Deliver { fd: RawFd, id: u64, what: Deliver },
     /// End the loop (from a [`Stopper`](crate::Stopper) or another loop's shutdown).
     Stop,
 }
 
-/// A [`Waker`](crate::Waker) of the reactor holds its loop's note queue.
+/// A [`Waker`](crate::Waker) or a [`Writer`](crate::Writer) of the reactor
+/// holds its loop's note queue.
 impl Wake for NoteQueue<Note> {
-    fn wake(&self, fd: RawFd, id: u64) -> io::Result<()> {
-        self.add(Note::Wake { fd, id })
+    fn deliver(&self, fd: RawFd, id: u64, what: Deliver) -> io::Result<()> {
+        match what {
+            Deliver::Wake => self.add(Note::Wake { fd, id }),
+            what => self.add(Note::Deliver { fd, id, what }),
+        }
     }
 }
 // ANCHOR_END: note

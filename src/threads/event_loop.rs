@@ -23,7 +23,7 @@ use std::time::Instant;
 use super::msg::{Msg, NewConn, Shared};
 use super::reader::Reader;
 use crate::api::{Action, Flow};
-use crate::conn::{Conn, Ends, Peer, Wake};
+use crate::conn::{Conn, Deliver, Ends, Peer, Wake};
 use crate::events::Events;
 use crate::shared::{self, Listener, Report, Sock};
 
@@ -139,6 +139,7 @@ impl<'s, E: Events> Loop<'s, E> {
             Msg::Input { id, data } => self.input(id, &data),
             Msg::Eof { id, err } => self.eof(id, err),
             Msg::Wake { id } => self.wake(id),
+            Msg::Deliver { id, what } => self.deliver(id, what),
             Msg::Datagram { li, from, data } => self.datagram(li, from, &data),
             Msg::AcceptError(err) => Flow::after(self.events.accept_error(&err)),
             Msg::Stop | Msg::Exit => Flow::Stop,
@@ -157,7 +158,8 @@ impl<'s, E: Events> Loop<'s, E> {
             reader,
         } = new;
         let ends = Ends::Socket(sock.clone());
-        let conn = Conn::new(sock.fd(), id, li, ends, Some(self.wake.clone()));
+        let conn = Conn::new(sock.fd(), id, li, ends, Some(self.wake.clone()))
+            .with_writer_limit(self.shared.writer_limit);
         let slot = Slot {
             conn,
             sock,
@@ -199,6 +201,27 @@ impl<'s, E: Events> Loop<'s, E> {
         self.respond(id, action)
     }
     // ANCHOR_END: input
+
+    /// Bytes or a close from a [`Writer`](crate::Writer): written at once,
+    /// as every reply of this variant is. A stale id finds nothing.
+    fn deliver(&mut self, id: u64, what: Deliver) -> Flow {
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Flow::Go;
+        };
+        self.out.clear();
+        let action = match what {
+            Deliver::Wake => return self.wake(id),
+            Deliver::Write(bytes) => {
+                if let Some(budget) = &slot.conn.budget {
+                    budget.taken(bytes.len());
+                }
+                self.out.extend_from_slice(&bytes);
+                Action::None
+            }
+            Deliver::Close => Action::Close,
+        };
+        self.respond(id, action)
+    }
 
     // ANCHOR: respond
     /// After a callback: write its output now, then act. evio writes the
@@ -289,6 +312,7 @@ impl<'s, E: Events> Loop<'s, E> {
         let Slot {
             mut conn, reader, ..
         } = slot;
+        conn.gone();
         // `closed` first: it may still ask for the addresses, and a TCP
         // socket that has been shut down has no peer address any more.
         let flow = Flow::after(self.events.closed(&mut conn, err));
@@ -316,6 +340,7 @@ impl<'s, E: Events> Loop<'s, E> {
             reader,
             ..
         } = slot;
+        conn.gone();
         if let Some(reader) = reader {
             reader.finish();
         }

@@ -88,6 +88,7 @@ impl Server {
             balancer: Balancer::new(config.balance, num_loops),
             next_id: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
+            writer_limit: config.writer_limit(),
         };
         Ok(Server {
             shared: Arc::new(shared),

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 
 use super::reader::{Got, Reader};
 use crate::api::Addr;
-use crate::conn::{SockFd, Wake};
+use crate::conn::{Deliver, SockFd, Wake};
 use crate::shared::{Balancer, Listener, Sock};
 
 // ANCHOR: msg
@@ -38,6 +38,9 @@ pub(crate) enum Msg {
     AcceptError(io::Error),
     /// From a [`Waker`](crate::Waker) (evio's `wakeReq`).
     Wake { id: u64 },
+    /// From a [`Writer`](crate::Writer): bytes to write to the connection,
+    /// or a close (chapter 13).
+    Deliver { id: u64, what: Deliver },
     /// Stop serving: close every connection (a [`Stopper`], or the end of
     /// another loop; evio's `errClosing`).
     Stop,
@@ -57,11 +60,16 @@ impl Msg {
 }
 
 // ANCHOR: wake
-/// A [`Waker`](crate::Waker) of the thread variant holds its loop's channel.
-/// A send fails only when the loop has ended: nobody to wake.
+/// A [`Waker`](crate::Waker) or a [`Writer`](crate::Writer) of the thread
+/// variant holds its loop's channel. A send fails only when the loop has
+/// ended: nobody to wake or write to.
 impl Wake for mpsc::Sender<Msg> {
-    fn wake(&self, _fd: SockFd, id: u64) -> io::Result<()> {
-        let _ = self.send(Msg::Wake { id });
+    fn deliver(&self, _fd: SockFd, id: u64, what: Deliver) -> io::Result<()> {
+        let msg = match what {
+            Deliver::Wake => Msg::Wake { id },
+            what => Msg::Deliver { id, what },
+        };
+        let _ = self.send(msg);
         Ok(())
     }
 }
@@ -90,4 +98,6 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     /// Set before the accept threads are woken to make them return.
     pub(crate) stopping: AtomicBool,
+    /// The output limit of each connection's writers.
+    pub(crate) writer_limit: usize,
 }
