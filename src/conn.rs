@@ -368,6 +368,24 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// A writer on its own, outside any loop: for chapter 13's loom model
+    /// (`evio::internals::writer`).
+    #[doc(hidden)]
+    pub fn for_model(via: Arc<dyn Wake>, id: u64, limit: usize) -> Writer {
+        Writer {
+            via: Some(via),
+            fd: Default::default(),
+            id,
+            budget: Arc::new(Budget::new(limit)),
+        }
+    }
+
+    /// The writer's budget, for the model to play the loop's part.
+    #[doc(hidden)]
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
     /// Queues `bytes` for the connection. Fails, queueing nothing, with
     /// `WouldBlock` when the connection's output (what the loop has not
     /// written yet, plus what writers have queued) would go over its limit:

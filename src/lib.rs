@@ -78,6 +78,7 @@ pub mod internals {
     pub use crate::addr::{ListenAddr, Network, Target};
     #[cfg(unix)]
     pub use crate::api::Wakeups;
+    pub use crate::conn::{Budget, Deliver, Wake};
     #[cfg(all(unix, loom))]
     pub use crate::notes::Bug;
     #[cfg(unix)]
@@ -86,6 +87,12 @@ pub mod internals {
     pub use crate::reactor::balance::may_accept;
     #[cfg(unix)]
     pub use crate::reactor::note::wake_target;
+
+    /// A [`Writer`](crate::Writer) that delivers through `via`, with its own
+    /// budget of `limit` bytes: for chapter 13's loom model.
+    pub fn writer(via: std::sync::Arc<dyn Wake>, id: u64, limit: usize) -> crate::Writer {
+        crate::conn::Writer::for_model(via, id, limit)
+    }
 }
 
 // ANCHOR: serve

@@ -17,11 +17,12 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{backends, config, connect_tcp, read_line, start, wait_until, within};
-use evio::{Action, Backend, Conn, Events, LoadBalance, Writes};
+use evio::{Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
 
 /// Held by each test that runs a server, so that the CPU test's loop thread
 /// is the only `evio-loop-0` of the process while it measures.
@@ -158,6 +159,73 @@ fn ch13_counters_show_what_a_round_trip_costs() {
             assert_eq!(s.bytes_in, s.bytes_out, "{setup:?}: {s}");
             assert_eq!(s.interest_changes, interest, "{setup:?}: {s}");
             drop(c);
+            server.stop(10).unwrap();
+        }
+    });
+}
+
+/// Keeps the writer of the one connection it serves, for the test thread,
+/// and notes when that connection closes.
+#[derive(Default)]
+struct Hold {
+    writer: Mutex<Option<Writer>>,
+    closed: AtomicBool,
+}
+
+impl Events for Hold {
+    type Context = ();
+
+    fn opened(&self, c: &mut Conn<()>, _out: &mut Vec<u8>) -> (Options, Action) {
+        *self.writer.lock().unwrap() = Some(c.writer());
+        (Options::default(), Action::None)
+    }
+
+    fn closed(&self, _c: &mut Conn<()>, _err: Option<std::io::Error>) -> Action {
+        self.closed.store(true, AtomicOrdering::SeqCst);
+        Action::None
+    }
+}
+
+/// A [`Writer`] whose peer does not read: its writes are refused once the
+/// connection holds more than the limit, so the server's memory stays
+/// bounded, and after the connection has closed they do nothing.
+#[test]
+fn ch13_a_writer_past_its_limit_fails_and_after_close_does_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    within(120, || {
+        for setup in backends() {
+            let hold = Arc::new(Hold::default());
+            let mut cfg = config(setup, 1, LoadBalance::Random);
+            cfg.writer_limit = 64 * 1024;
+            let server = start(setup, hold.clone(), cfg, &["tcp://127.0.0.1:0"]);
+            let peer = connect_tcp(server.addr(0)); // never reads
+            wait_until(10, "the writer", || hold.writer.lock().unwrap().is_some());
+            let writer = hold.writer.lock().unwrap().clone().unwrap();
+            let chunk = [b'x'; 4096];
+            let mut accepted = 0usize;
+            let refused = loop {
+                match writer.write(&chunk) {
+                    Ok(()) => accepted += chunk.len(),
+                    Err(e) => break e,
+                }
+                // The kernel's buffers take a few MB; the limit, 64 KiB more.
+                assert!(accepted < 64 << 20, "{setup:?}: {accepted} bytes accepted");
+                // Give the loop time to write, so the kernel's buffers fill.
+                if accepted % (256 * 1024) == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            };
+            assert_eq!(
+                refused.kind(),
+                ErrorKind::WouldBlock,
+                "{setup:?}: {refused}"
+            );
+            assert!(refused.to_string().contains("limit"), "{refused}");
+            // The peer goes; the server finds out when a write fails.
+            drop(peer);
+            wait_until(20, "closed()", || hold.closed.load(AtomicOrdering::SeqCst));
+            writer.write(b"after the close").unwrap();
+            writer.close().unwrap();
             server.stop(10).unwrap();
         }
     });
