@@ -12,7 +12,9 @@ mod common;
 
 use evio::{Action, Conn, Events};
 
-struct Echo;
+// The handler's types are `pub` so that `tests/ch13_allocations.rs`, which
+// includes this file as a module, can serve them and count what they allocate.
+pub struct Echo;
 
 // ANCHOR: echo
 impl Events for Echo {

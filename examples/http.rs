@@ -17,19 +17,21 @@ mod common;
 use evio::{Action, Conn, Events, InputStream};
 use protocols::http;
 
+// The handler's types are `pub` so that `tests/ch13_allocations.rs`, which
+// includes this file as a module, can serve them and count what they allocate.
 // ANCHOR: state
 /// The server: what every connection shares, read-only.
-struct Http {
+pub struct Http {
     /// The response body: `Hello World!\r\n`, or 1 KiB of `a` with `--aaaa`.
-    body: Vec<u8>,
+    pub body: Vec<u8>,
     /// `--noparse`: answer once per read that holds a blank line, without
     /// parsing (evio's benchmark shortcut; wrong for pipelined requests).
-    noparse: bool,
+    pub noparse: bool,
 }
 
 /// Each connection's state: the unparsed end of what it sent.
 #[derive(Default)]
-struct Client {
+pub struct Client {
     input: InputStream,
 }
 // ANCHOR_END: state

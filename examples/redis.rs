@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use evio::{Action, Conn, Events, InputStream};
 use protocols::{glob::glob_match, parse_i64, resp};
 
+// The handler's types are `pub` so that `tests/ch13_allocations.rs`, which
+// includes this file as a module, can serve them and count what they allocate.
 // ANCHOR: store
 /// One value, and when it expires (`SET ... EX 10`).
 struct Entry {
@@ -40,13 +42,13 @@ impl Entry {
 /// The keys, shared by every loop: each loop is a thread, so the map is
 /// behind a mutex, held for one command at a time.
 #[derive(Default)]
-struct Redis {
+pub struct Redis {
     keys: Mutex<HashMap<Vec<u8>, Entry>>,
 }
 
 /// Each connection's state: its unparsed input, and the parser's place.
 #[derive(Default)]
-struct Client {
+pub struct Client {
     input: InputStream,
     parser: resp::Parser,
 }

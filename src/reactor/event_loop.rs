@@ -12,6 +12,7 @@
 //! state-machine test (`dispatch_model.rs`) drives this very code, with a
 //! fake socket and a fake poller, from accept to close or detach.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -254,13 +255,15 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             &mut sock,
             &mut self.buf,
         );
-        self.stepped(fd, &format!("{step:?}"), before, &outcome);
+        self.stepped(fd, format_args!("{step:?}"), before, &outcome);
         self.finish(fd, outcome)
     }
 
     /// After a dispatch step: counts a change of interest, and prints the
-    /// step when tracing (`Config::trace`).
-    fn stepped(&self, fd: RawFd, step: &str, before: Interest, outcome: &Outcome) {
+    /// step when tracing (`Config::trace`). The step's name comes as
+    /// `format_args!`, turned into text only when tracing: a `format!` here
+    /// would allocate a `String` per step, so per request (chapter 13).
+    fn stepped(&self, fd: RawFd, step: fmt::Arguments, before: Interest, outcome: &Outcome) {
         let Some(slot) = self.slots.get(fd as usize).and_then(Option::as_ref) else {
             return;
         };
@@ -272,6 +275,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             budget.unsent(slot.state.pending_output().len());
         }
         if self.shared.trace {
+            let step = step.to_string(); // padded below: `Arguments` is not
             let id = slot.conn.id;
             let pending = slot.state.pending_output().len();
             let show = |i: Interest| match (i.read, i.write) {
@@ -324,7 +328,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             &mut slot.state,
             &mut sock,
         );
-        self.stepped(fd, "Wake", before, &outcome);
+        self.stepped(fd, format_args!("Wake"), before, &outcome);
         self.finish(fd, outcome)
     }
     // ANCHOR_END: loop_wake
@@ -351,7 +355,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             &mut sock,
             what,
         );
-        self.stepped(fd, "Deliver", before, &outcome);
+        self.stepped(fd, format_args!("Deliver"), before, &outcome);
         self.finish(fd, outcome)
     }
 
