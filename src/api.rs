@@ -150,6 +150,11 @@ pub enum Accept {
     /// rule exact. UDP datagrams are all read by loop 0.
     #[default]
     HandOff,
+    /// Every loop watches every listener, but with `EPOLLEXCLUSIVE`: the
+    /// kernel wakes one waiting loop per connection, not all, and that loop
+    /// takes it. The balancing rule is not consulted (the kernel chose);
+    /// on kqueue, which has no such flag, every loop is woken, as evio's.
+    Exclusive,
 }
 // ANCHOR_END: accept
 
@@ -161,9 +166,12 @@ impl std::str::FromStr for Accept {
         match s {
             "hand-off" | "handoff" => Ok(Accept::HandOff),
             "every-loop" | "evio" => Ok(Accept::EveryLoop),
+            "exclusive" => Ok(Accept::Exclusive),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("unknown accept {s:?}: expected hand-off or every-loop (evio's)"),
+                format!(
+                    "unknown accept {s:?}: expected hand-off, exclusive or every-loop (evio's)"
+                ),
             )),
         }
     }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{backends, config, connect_tcp, read_line, start, wait_until, within};
-use evio::{Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
+use evio::{Accept, Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
 
 /// Held by each test that runs a server, so that the CPU test's loop thread
 /// is the only `evio-loop-0` of the process while it measures.
@@ -226,6 +226,33 @@ fn ch13_a_writer_past_its_limit_fails_and_after_close_does_nothing() {
             wait_until(20, "closed()", || hold.closed.load(AtomicOrdering::SeqCst));
             writer.write(b"after the close").unwrap();
             writer.close().unwrap();
+            server.stop(10).unwrap();
+        }
+    });
+}
+
+/// `Accept::Exclusive` (`EPOLLEXCLUSIVE` on epoll; on kqueue, evio's way):
+/// every loop watches the listener, the kernel wakes one, and every
+/// connection is served.
+#[test]
+fn ch13_exclusive_accept_serves_every_connection() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    within(60, || {
+        for setup in backends() {
+            if setup == Backend::Threads {
+                continue; // one accept thread per listener: no choice to make
+            }
+            let mut cfg = config(setup, 3, LoadBalance::Random);
+            cfg.accept = Accept::Exclusive;
+            let server = start(setup, Arc::new(Echo), cfg, &["tcp://127.0.0.1:0"]);
+            let mut clients: Vec<_> = (0..30).map(|_| connect_tcp(server.addr(0))).collect();
+            for (i, c) in clients.iter_mut().enumerate() {
+                let line = format!("client {i}\n");
+                c.write_all(line.as_bytes()).unwrap();
+                assert_eq!(read_line(c), line, "{setup:?}");
+            }
+            assert_eq!(server.stats.total().accepts, 30, "{setup:?}");
+            drop(clients);
             server.stop(10).unwrap();
         }
     });

@@ -27,6 +27,7 @@ fn flags(setup: Setup) -> Vec<String> {
     let accept = match setup.accept {
         Accept::HandOff => "hand-off",
         Accept::EveryLoop => "every-loop",
+        Accept::Exclusive => "exclusive",
     };
     let writes = match setup.writes {
         Writes::Eager => "eager",

@@ -69,8 +69,12 @@ fn mask(interest: Interest) -> u32 {
 // ANCHOR: new
 impl Epoll {
     fn ctl(&self, op: libc::c_int, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.ctl_with(op, fd, mask(interest))
+    }
+
+    fn ctl_with(&self, op: libc::c_int, fd: RawFd, events: u32) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: mask(interest),
+            events,
             u64: fd as u64,
         };
         // SAFETY: a valid epoll fd and a pointer to a live epoll_event.
@@ -107,6 +111,23 @@ impl Poll for Epoll {
 
     fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, interest)
+    }
+
+    /// `EPOLLEXCLUSIVE`: when the listener becomes readable, the kernel
+    /// wakes one of the epoll instances waiting on it (or a few), not every
+    /// one. epoll_ctl(2) allows it only with `EPOLL_CTL_ADD` (a later `MOD`
+    /// fails) and only beside `EPOLLIN`, `EPOLLOUT`, `EPOLLWAKEUP` and
+    /// `EPOLLET`: not `EPOLLRDHUP`, which `mask` adds for read interest and
+    /// which a listener does not need.
+    fn add_exclusive(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        let mut events = libc::EPOLLEXCLUSIVE;
+        if interest.read {
+            events |= libc::EPOLLIN;
+        }
+        if interest.write {
+            events |= libc::EPOLLOUT;
+        }
+        self.ctl_with(libc::EPOLL_CTL_ADD, fd, events as u32)
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {

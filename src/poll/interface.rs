@@ -81,6 +81,15 @@ pub trait Poll: Sized + Send {
     /// Starts watching `fd`.
     fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
 
+    /// Starts watching `fd`, a descriptor that several pollers watch (a
+    /// listener), asking that a readiness wake only one of the pollers that
+    /// are waiting, not all (epoll's `EPOLLEXCLUSIVE`, Linux 4.5; chapter
+    /// 13). A backend without such a flag watches as [`Poll::add`] does,
+    /// which this default does: correct, only without the saving.
+    fn add_exclusive(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.add(fd, interest)
+    }
+
     /// Changes what `fd` is watched for.
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
 

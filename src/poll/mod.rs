@@ -149,6 +149,13 @@ impl Poll for AnyPoll {
         }
     }
 
+    fn add_exclusive(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.add_exclusive(fd, interest),
+            AnyPoll::Kqueue(p) => p.add_exclusive(fd, interest),
+        }
+    }
+
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
         match self {
             AnyPoll::Epoll(p) => p.modify(fd, interest),

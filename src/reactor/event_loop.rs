@@ -375,6 +375,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         match self.shared.accept {
             Accept::EveryLoop => self.accept_if_allowed(li),
             Accept::HandOff => self.accept_and_hand_off(li),
+            // The kernel chose this loop: take it, whatever the rule.
+            Accept::Exclusive => match self.accept_one(li) {
+                Ok(sock) => self.take(S::from(sock), li),
+                Err(flow) => flow,
+            },
         }
     }
 

@@ -101,9 +101,13 @@ impl Server {
             // Decision: *who accepts*. evio's rule: every loop watches every
             // listener, and `balance::may_accept` picks among the woken.
             // Hand-off: loop 0 watches them, and hands connections out.
-            if config.accept == Accept::EveryLoop || idx == 0 {
-                for l in &listeners {
-                    poll.add(l.fd(), Interest::READ)?;
+            // Exclusive: every loop watches them, and the kernel wakes one.
+            for l in &listeners {
+                match config.accept {
+                    Accept::EveryLoop => poll.add(l.fd(), Interest::READ)?,
+                    Accept::HandOff if idx == 0 => poll.add(l.fd(), Interest::READ)?,
+                    Accept::HandOff => {}
+                    Accept::Exclusive => poll.add_exclusive(l.fd(), Interest::READ)?,
                 }
             }
             // Decision: *when to signal*: on every note (evio), or coalesced.
