@@ -247,7 +247,9 @@ impl std::str::FromStr for Wakeups {
 // ANCHOR: loop_stats
 /// What one loop has done since the server started, as
 /// [`Server::stats`](crate::Server::stats) reads it while the server runs
-/// (chapter 13). The thread-based variant counts nothing yet: all zeros.
+/// (chapter 13). The thread-based variant has no poller: there a wait is a
+/// message its loop received, a read one its reader threads made, and it
+/// counts no refusals, would-blocks or interest changes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoopStats {
     /// Returns from the poller's wait.

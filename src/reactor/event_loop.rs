@@ -22,13 +22,13 @@ use std::time::Instant;
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
-use super::stats::{Count, Counted, Counters};
+use super::stats::Counted;
 use crate::api::{Accept, Action, Addr, Config, Flow, LoadBalance, Stream, Writes};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
-use crate::shared::{self, Balancer, Listener, Sock};
+use crate::shared::{self, Balancer, Count, Counters, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).

@@ -35,10 +35,9 @@ use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops, Listener, Report, Stats, Stop, Stopper};
+use crate::shared::{run_loops, Counters, Listener, Report, Stats, Stop, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
-use stats::Counters;
 
 // ANCHOR: server
 /// A bound server, ready to run.

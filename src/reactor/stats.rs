@@ -1,5 +1,5 @@
-//! Watching a loop think: its counters, and the socket wrapper that feeds
-//! them.
+//! Watching a reactor loop think: the socket wrapper that feeds its
+//! counters (`Counters`, in `src/shared/stats.rs`).
 //!
 //! Chapter 13, "Beyond evio", explains this file. evio counts nothing; to
 //! see what its weaknesses cost, chapters 3 to 7 count system calls from
@@ -7,61 +7,12 @@
 //! inside, per loop, while the server runs ([`Server::stats`]), and the
 //! examples print them with `--stats`.
 //!
-//! Only the loop's own thread writes its counters, so a count is a plain
-//! load and store (no locked read-modify-write instruction); other threads
-//! only read them, and see each counter's latest value.
-//!
 //! [`Server::stats`]: crate::Server::stats
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dispatch::ConnIo;
-use crate::api::LoopStats;
-
-/// One counter of [`Counters`].
-#[derive(Clone, Copy)]
-pub(crate) enum Count {
-    Waits,
-    Notes,
-    Accepts,
-    Refusals,
-    Reads,
-    Writes,
-    WouldBlocks,
-    InterestChanges,
-    BytesIn,
-    BytesOut,
-}
-
-/// One loop's counters; see [`LoopStats`] for what each counts.
-#[derive(Default)]
-pub(crate) struct Counters([AtomicU64; 10]);
-
-impl Counters {
-    /// Adds `n` to a counter. Called by the loop's thread only.
-    pub(crate) fn add(&self, which: Count, n: u64) {
-        let c = &self.0[which as usize];
-        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-    }
-
-    /// The counters now, for any thread.
-    pub(crate) fn snapshot(&self) -> LoopStats {
-        let get = |which: Count| self.0[which as usize].load(Ordering::Relaxed);
-        LoopStats {
-            waits: get(Count::Waits),
-            notes: get(Count::Notes),
-            accepts: get(Count::Accepts),
-            refusals: get(Count::Refusals),
-            reads: get(Count::Reads),
-            writes: get(Count::Writes),
-            would_blocks: get(Count::WouldBlocks),
-            interest_changes: get(Count::InterestChanges),
-            bytes_in: get(Count::BytesIn),
-            bytes_out: get(Count::BytesOut),
-        }
-    }
-}
+use crate::shared::{Count, Counters};
 
 // ANCHOR: counted
 /// A connection's socket as the dispatch sees it while the loop counts:

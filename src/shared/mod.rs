@@ -14,7 +14,7 @@
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
-//! | `stats.rs` | [`Stats`]: reading a running server's counters | 13 |
+//! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
 //! | `udp.rs` | a datagram's `data` call and its reply | 8 |
 
 mod balancer;
@@ -30,4 +30,5 @@ pub use loops::Stopper;
 pub(crate) use loops::{run_loops, Report, Stop};
 pub(crate) use sock::Sock;
 pub use stats::Stats;
+pub(crate) use stats::{Count, Counters};
 pub(crate) use udp::datagram;

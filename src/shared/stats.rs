@@ -1,12 +1,63 @@
-//! Reading a running server's counters from any thread: [`Stats`].
+//! A loop's counters ([`Counters`]), and reading a running server's from
+//! any thread ([`Stats`]).
 //!
-//! Chapter 13, "Beyond evio", explains the counters; each engine keeps its
-//! own (the reactor's are in `src/reactor/stats.rs`) and hands out a
-//! `Stats` that reads them, so this type names no engine.
+//! Chapter 13, "Beyond evio", explains the counters. Each engine counts
+//! what its loops do (the reactor at the socket's edge, in
+//! `src/reactor/stats.rs`; the thread variant as messages arrive) and hands
+//! out a `Stats` that reads them, so these types name no engine.
+//!
+//! Only the loop's own thread writes its counters, so a count is a plain
+//! load and store (no locked read-modify-write instruction); other threads
+//! only read them, and see each counter's latest value.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::api::LoopStats;
+
+/// One counter of [`Counters`].
+#[derive(Clone, Copy)]
+pub(crate) enum Count {
+    Waits,
+    Notes,
+    Accepts,
+    Refusals,
+    Reads,
+    Writes,
+    WouldBlocks,
+    InterestChanges,
+    BytesIn,
+    BytesOut,
+}
+
+/// One loop's counters; see [`LoopStats`] for what each counts.
+#[derive(Default)]
+pub(crate) struct Counters([AtomicU64; 10]);
+
+impl Counters {
+    /// Adds `n` to a counter. Called by the loop's thread only.
+    pub(crate) fn add(&self, which: Count, n: u64) {
+        let c = &self.0[which as usize];
+        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    /// The counters now, for any thread.
+    pub(crate) fn snapshot(&self) -> LoopStats {
+        let get = |which: Count| self.0[which as usize].load(Ordering::Relaxed);
+        LoopStats {
+            waits: get(Count::Waits),
+            notes: get(Count::Notes),
+            accepts: get(Count::Accepts),
+            refusals: get(Count::Refusals),
+            reads: get(Count::Reads),
+            writes: get(Count::Writes),
+            would_blocks: get(Count::WouldBlocks),
+            interest_changes: get(Count::InterestChanges),
+            bytes_in: get(Count::BytesIn),
+            bytes_out: get(Count::BytesOut),
+        }
+    }
+}
 
 /// Reads a server's per-loop counters, while it runs or after; cheap to
 /// clone and to keep.

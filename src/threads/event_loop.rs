@@ -25,7 +25,7 @@ use super::reader::Reader;
 use crate::api::{Action, Flow};
 use crate::conn::{Conn, Deliver, Ends, Peer, Wake};
 use crate::events::Events;
-use crate::shared::{self, Listener, Report, Sock};
+use crate::shared::{self, Count, Listener, Report, Sock};
 
 /// A loop's output buffer is kept for the next reply while its capacity is
 /// at most this; a bigger one (after a big reply) is freed.
@@ -134,6 +134,7 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR: handle
     /// One message: evio's `switch v := v.(type)` in `stdloopRun`.
     fn handle(&mut self, msg: Msg) -> Flow {
+        self.count(&msg);
         match msg {
             Msg::Accept(new) => self.accept(new),
             Msg::Input { id, data } => self.input(id, &data),
@@ -146,6 +147,23 @@ impl<'s, E: Events> Loop<'s, E> {
         }
     }
     // ANCHOR_END: handle
+
+    /// Counts a message for `Server::stats` (chapter 13): each is a return
+    /// from the channel's wait; a reader's bytes are one read.
+    fn count(&self, msg: &Msg) {
+        let c = &self.shared.counters[self.idx];
+        c.add(Count::Waits, 1);
+        match msg {
+            Msg::Accept(_) => c.add(Count::Accepts, 1),
+            Msg::Input { data, .. } => {
+                c.add(Count::Reads, 1);
+                c.add(Count::BytesIn, data.len() as u64);
+            }
+            Msg::Eof { .. } => c.add(Count::Reads, 1),
+            Msg::Wake { .. } | Msg::Deliver { .. } | Msg::Stop => c.add(Count::Notes, 1),
+            Msg::Datagram { .. } | Msg::AcceptError(_) | Msg::Exit => {}
+        }
+    }
 
     // ANCHOR: accept
     /// A new connection (evio's `stdloopAccept`): `opened`, its greeting
@@ -235,6 +253,9 @@ impl<'s, E: Events> Loop<'s, E> {
             // Blocking: returns when the kernel has taken every byte. A
             // client that does not read stalls this whole loop here.
             let written = slot.sock.write_all(&self.out);
+            let c = &self.shared.counters[self.idx];
+            c.add(Count::Writes, 1);
+            c.add(Count::BytesOut, self.out.len() as u64);
             if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
                 self.out = Vec::new();
             }

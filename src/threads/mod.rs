@@ -38,9 +38,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Config, LoopStats, ServerInfo};
+use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
-use crate::shared::{run_loops, Balancer, Listener, Report, Stats, Stop, Stopper};
+use crate::shared::{run_loops, Balancer, Counters, Listener, Report, Stats, Stop, Stopper};
 use event_loop::Loop;
 use msg::{Msg, Shared};
 
@@ -89,6 +89,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             writer_limit: config.writer_limit(),
+            counters: (0..num_loops).map(|_| Counters::default()).collect(),
         };
         Ok(Server {
             shared: Arc::new(shared),
@@ -107,10 +108,11 @@ impl Server {
         Stopper::new(StopMsgs(self.shared.loops.clone()))
     }
 
-    /// The loops' counters: this variant counts nothing yet, so all zeros.
+    /// A handle that reads the loops' counters from any thread. Here a
+    /// wait is a message received, and a read one a reader thread made.
     pub fn stats(&self) -> Stats {
-        let loops = self.info.num_loops;
-        Stats::new(move || vec![LoopStats::default(); loops])
+        let counters = self.shared.counters.clone();
+        Stats::new(move || counters.iter().map(Counters::snapshot).collect())
     }
 
     // ANCHOR: run

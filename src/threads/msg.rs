@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use super::reader::{Got, Reader};
 use crate::api::Addr;
 use crate::conn::{Deliver, SockFd, Wake};
-use crate::shared::{Balancer, Listener, Sock};
+use crate::shared::{Balancer, Counters, Listener, Sock};
 
 // ANCHOR: msg
 /// Everything a loop thread learns, it learns from its channel: evio's
@@ -100,4 +100,6 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     /// The output limit of each connection's writers.
     pub(crate) writer_limit: usize,
+    /// Each loop's counters, which `Server::stats` reads (chapter 13).
+    pub(crate) counters: Arc<[Counters]>,
 }
