@@ -312,32 +312,20 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// A wake note: dispatch to `data` if the connection is still the one
     /// the waker was made for.
     pub(crate) fn wake(&mut self, fd: RawFd, id: u64) -> Flow {
-        // No slot, or another connection's (closed since, fd reused): drop it.
-        let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
-            return Flow::Go;
-        };
-        let before = slot.state.interest;
-        let mut sock = Counted {
-            sock: &mut slot.sock,
-            counters: &self.shared.counters[self.idx],
-        };
-        let outcome = dispatch::wake(
-            self.events,
-            &mut self.poll,
-            &mut slot.conn,
-            &mut slot.state,
-            &mut sock,
-        );
-        self.stepped(fd, format_args!("Wake"), before, &outcome);
-        self.finish(fd, outcome)
+        self.deliver(fd, id, Deliver::Wake)
     }
-    // ANCHOR_END: loop_wake
 
-    /// Bytes or a close from a [`Writer`](crate::Writer), for the
-    /// connection the writer was made for, if it is still here.
+    /// A wake, or bytes or a close from a [`Writer`](crate::Writer), for
+    /// the connection the handle was made for, if it is still here: no slot,
+    /// or another connection's (closed since, fd reused), and it is dropped.
     pub(crate) fn deliver(&mut self, fd: RawFd, id: u64, what: Deliver) -> Flow {
         let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
             return Flow::Go;
+        };
+        let step = match what {
+            Deliver::Wake => "Wake",
+            Deliver::Write(_) => "Write from a writer",
+            Deliver::Close => "Close from a writer",
         };
         if let (Deliver::Write(bytes), Some(budget)) = (&what, &slot.conn.budget) {
             budget.taken(bytes.len());
@@ -355,9 +343,10 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             &mut sock,
             what,
         );
-        self.stepped(fd, format_args!("Deliver"), before, &outcome);
+        self.stepped(fd, format_args!("{step}"), before, &outcome);
         self.finish(fd, outcome)
     }
+    // ANCHOR_END: loop_wake
 
     /// Reports an accept error; `Shutdown` from the callback stops the loop.
     fn report(&self, err: &io::Error) -> Flow {
