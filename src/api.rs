@@ -320,6 +320,87 @@ impl std::fmt::Display for LoopStats {
 /// output not yet written (`Config::writer_limit`).
 pub const DEFAULT_WRITER_LIMIT: usize = 1024 * 1024;
 
+// ANCHOR: limits
+/// What one connection may cost the server.
+/// Chapter 15, "What a server owes its clients", explains them.
+/// evio has none of these: an idle or slow client holds its
+/// connection forever, and output for a peer that does not read grows
+/// without bound. Every default is safe; `Limits::none()` is evio's way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Close a connection that has neither sent a byte nor taken one for
+    /// this long (`closed` gets a `TimedOut` error). Default: 120 s.
+    pub idle_timeout: Option<Duration>,
+    /// The most output a connection may hold that its peer has not taken
+    /// yet. Past it the loop stops reading that peer until the output drains
+    /// (back-pressure), so a peer that sends but never reads cannot grow the
+    /// server's memory. Default: 1 MiB.
+    pub output_limit: usize,
+    /// How long a connection may stay over `output_limit` before it is
+    /// closed (`TimedOut`). Default: 30 s.
+    pub output_timeout: Option<Duration>,
+    /// The most connections the server holds at once; a connection accepted
+    /// past it is closed at once and counted (`LoopStats::rejected`).
+    /// Default: 65,536.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            idle_timeout: Some(Duration::from_secs(120)),
+            output_limit: 1024 * 1024,
+            output_timeout: Some(Duration::from_secs(30)),
+            max_connections: 65_536,
+        }
+    }
+}
+
+impl Limits {
+    /// No timeout and no limit: evio's way, for the chapters that show what
+    /// it costs.
+    pub fn none() -> Limits {
+        Limits {
+            idle_timeout: None,
+            output_limit: usize::MAX,
+            output_timeout: None,
+            max_connections: usize::MAX,
+        }
+    }
+}
+// ANCHOR_END: limits
+
+// ANCHOR: panics
+/// What a panic in a connection's callback does (chapter 15).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Panics {
+    /// Only that connection is closed: its `closed` runs with an error that
+    /// says the callback panicked and carries the message, and the loop
+    /// goes on serving the others.
+    #[default]
+    Isolate,
+    /// evio's way (a Go panic ends the program): the loop ends, the server
+    /// stops, and `run` returns an error naming the loop.
+    FailFast,
+}
+
+impl std::str::FromStr for Panics {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--panics` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "isolate" => Ok(Panics::Isolate),
+            "fail-fast" | "evio" => Ok(Panics::FailFast),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown panics {s:?}: expected isolate or fail-fast (evio's)"),
+            )),
+        }
+    }
+}
+// ANCHOR_END: panics
+
 // ANCHOR: config
 /// How a server is run: the fields evio keeps in its `Events` struct next to
 /// the callbacks (`NumLoops`, `LoadBalance`), and the choice of backend.
@@ -347,6 +428,10 @@ pub struct Config {
     /// [`Writer`](crate::Writer)s (queued, plus not yet written); past it a
     /// write fails. `0` means the default, 1 MiB.
     pub writer_limit: usize,
+    /// Timeouts and limits per connection (chapter 15).
+    pub limits: Limits,
+    /// What a panic in a connection's callback does (chapter 15).
+    pub panics: Panics,
 }
 
 impl Config {

@@ -62,8 +62,8 @@ mod sync;
 mod threads;
 
 pub use api::{
-    Accept, Action, Addr, Backend, Config, LoadBalance, LoopStats, Options, ServerInfo, Stream,
-    Wakeups, Writes,
+    Accept, Action, Addr, Backend, Config, Limits, LoadBalance, LoopStats, Options, Panics,
+    ServerInfo, Stream, Wakeups, Writes,
 };
 pub use conn::{Conn, Waker, Writer};
 pub use events::Events;
