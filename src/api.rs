@@ -273,6 +273,13 @@ pub struct LoopStats {
     pub bytes_in: u64,
     /// Bytes written to connections.
     pub bytes_out: u64,
+    /// Connections closed at once because the server held
+    /// `Limits::max_connections` already (chapter 15).
+    pub rejected: u64,
+    /// Connections closed by a timeout of `Limits` or a deadline (chapter 15).
+    pub timed_out: u64,
+    /// Callbacks that panicked, under `Panics::Isolate` (chapter 15).
+    pub panics: u64,
 }
 // ANCHOR_END: loop_stats
 
@@ -292,6 +299,9 @@ impl LoopStats {
                 interest_changes: a.interest_changes + b.interest_changes,
                 bytes_in: a.bytes_in + b.bytes_in,
                 bytes_out: a.bytes_out + b.bytes_out,
+                rejected: a.rejected + b.rejected,
+                timed_out: a.timed_out + b.timed_out,
+                panics: a.panics + b.panics,
             })
     }
 }
@@ -301,7 +311,7 @@ impl std::fmt::Display for LoopStats {
         write!(
             f,
             "waits {} notes {} accepts {} refusals {} reads {} writes {} would-block {} \
-             interest {} in {} B out {} B",
+             interest {} in {} B out {} B rejected {} timed-out {} panics {}",
             self.waits,
             self.notes,
             self.accepts,
@@ -311,7 +321,10 @@ impl std::fmt::Display for LoopStats {
             self.would_blocks,
             self.interest_changes,
             self.bytes_in,
-            self.bytes_out
+            self.bytes_out,
+            self.rejected,
+            self.timed_out,
+            self.panics
         )
     }
 }

@@ -28,11 +28,14 @@ pub(crate) enum Count {
     InterestChanges,
     BytesIn,
     BytesOut,
+    Rejected,
+    TimedOut,
+    Panics,
 }
 
 /// One loop's counters; see [`LoopStats`] for what each counts.
 #[derive(Default)]
-pub(crate) struct Counters([AtomicU64; 10]);
+pub(crate) struct Counters([AtomicU64; 13]);
 
 impl Counters {
     /// Adds `n` to a counter. Called by the loop's thread only.
@@ -55,6 +58,9 @@ impl Counters {
             interest_changes: get(Count::InterestChanges),
             bytes_in: get(Count::BytesIn),
             bytes_out: get(Count::BytesOut),
+            rejected: get(Count::Rejected),
+            timed_out: get(Count::TimedOut),
+            panics: get(Count::Panics),
         }
     }
 }
