@@ -21,7 +21,7 @@
 //! reach a new one.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cfg(unix)]
 use std::os::fd::{BorrowedFd, RawFd};
@@ -169,6 +169,8 @@ pub struct Conn<C> {
     /// first of them (`Config::writer_limit`).
     pub(crate) budget: Option<Arc<Budget>>,
     writer_limit: usize,
+    /// When the loop closes the connection unless a callback moves it.
+    deadline: Option<Instant>,
 }
 // ANCHOR_END: conn
 
@@ -191,6 +193,7 @@ impl<C: Default> Conn<C> {
             wake,
             budget: None,
             writer_limit: DEFAULT_WRITER_LIMIT,
+            deadline: None,
         }
     }
 
@@ -210,6 +213,22 @@ impl<C> Conn<C> {
     /// Your state for this connection, to change.
     pub fn context_mut(&mut self) -> &mut C {
         &mut self.ctx
+    }
+
+    // ANCHOR: set_deadline
+    /// Closes the connection at `at` (its `closed` gets a `TimedOut`
+    /// error) unless a callback moves or clears (`None`) the deadline
+    /// before then. For timeouts of your protocol: how long an HTTP client
+    /// may take to send a whole request head, for instance (chapter 15).
+    /// The server's own timeouts are in [`Limits`](crate::Limits).
+    pub fn set_deadline(&mut self, at: Option<Instant>) {
+        self.deadline = at;
+    }
+    // ANCHOR_END: set_deadline
+
+    /// The deadline set with [`Conn::set_deadline`], if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The index, in the list given to `serve`, of the address this

@@ -48,13 +48,16 @@ pub struct ConnState {
     pub(crate) interest: Interest,
     /// When output is written, and what is watched meanwhile.
     pub(crate) writes: Writes,
+    /// `Eager`: past this much pending output the peer is not read
+    /// (`Limits::output_limit`, chapter 15).
+    output_limit: usize,
 }
 // ANCHOR_END: conn_state
 
 impl ConnState {
     /// A connection just accepted, not opened yet, registered for what
     /// [`wanted_interest`] says.
-    pub fn new(writes: Writes) -> Self {
+    pub fn new(writes: Writes, output_limit: usize) -> Self {
         let mut s = ConnState {
             opened: false,
             out: Vec::new(),
@@ -62,6 +65,7 @@ impl ConnState {
             action: Action::None,
             interest: Interest::READ,
             writes,
+            output_limit,
         };
         s.interest = wanted_interest(&s);
         s
@@ -70,6 +74,16 @@ impl ConnState {
     /// The bytes still to write.
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.written..]
+    }
+
+    /// `Eager`: output is pending, yet the peer may still be read: it is
+    /// under the output limit and no action waits for the output to go.
+    fn reads_while_pending(&self) -> bool {
+        let pending = self.pending_output().len();
+        self.writes == Writes::Eager
+            && pending > 0
+            && pending <= self.output_limit
+            && self.action == Action::None
     }
 }
 
@@ -134,10 +148,13 @@ pub fn next_step(s: &ConnState) -> Step {
 ///   or has an action pending; read only otherwise. Read stays on while
 ///   output is pending, which is evio's weakness 3 (chapter 7 shows the spin
 ///   it causes).
-/// - `Eager`: write only while output is pending (the socket would have
-///   blocked); read otherwise. A peer that does not read is not read from
-///   either: its input waits in the kernel (back-pressure), and the loop is
-///   not woken for it again and again.
+/// - `Eager`: read and write while output is pending (the socket would
+///   have blocked) but under the output limit, so that a client that sends
+///   a long pipeline before it reads still gets through; write only past
+///   the limit or with an action pending; read otherwise. A peer that does
+///   not read is not read from either once its output reaches the limit:
+///   its input waits in the kernel (back-pressure), and the loop is not
+///   woken for it again and again (chapters 13 and 15).
 pub fn wanted_interest(s: &ConnState) -> Interest {
     let pending = !s.pending_output().is_empty();
     match s.writes {
@@ -145,6 +162,7 @@ pub fn wanted_interest(s: &ConnState) -> Interest {
             Interest::READ_WRITE
         }
         Writes::Deferred => Interest::READ,
+        Writes::Eager if s.reads_while_pending() => Interest::READ_WRITE,
         Writes::Eager if pending => Interest::WRITE,
         Writes::Eager => Interest::READ,
     }
@@ -192,8 +210,9 @@ fn output_produced<E: Events, P: Poll, S: ConnIo>(
     match s.writes {
         Writes::Deferred => sync_interest(poll, fd, s),
         // Already waiting to write: the socket was full a moment ago, so a
-        // write now would only say EAGAIN again. The wait will tell.
-        Writes::Eager if s.interest.write => Outcome::Continue,
+        // write now would only say EAGAIN again. The wait will tell; but
+        // past the output limit, or with an action now pending, stop reading.
+        Writes::Eager if s.interest.write => sync_interest(poll, fd, s),
         Writes::Eager => write(events, poll, fd, s, io),
     }
 }
@@ -226,22 +245,44 @@ pub fn ready<E: Events, P: Poll, S: ConnIo>(
             }
             output_produced(events, poll, c.fd, s, io)
         }
-        Step::Write => write(events, poll, c.fd, s, io),
+        Step::Write => match write(events, poll, c.fd, s, io) {
+            // `Eager` under the output limit: the wait may have reported
+            // the socket readable rather than writable, so read too.
+            Outcome::Continue if s.reads_while_pending() => read(events, poll, c, s, io, buf),
+            outcome => outcome,
+        },
         Step::Act(Action::Close) => Outcome::Close(None),
         Step::Act(Action::Detach) => Outcome::Detach,
         Step::Act(Action::Shutdown) => Outcome::Shutdown,
         Step::Act(Action::None) => unreachable!("next_step never acts on None"),
-        Step::Read => match io.read(buf) {
-            Ok(0) => Outcome::Close(None),
-            Ok(n) => {
-                // Reads happen only when no output is pending, so `out` is
-                // empty here and `data` starts a fresh reply.
-                s.action = events.data(c, &buf[..n], &mut s.out);
-                output_produced(events, poll, c.fd, s, io)
-            }
-            Err(e) if would_block(&e) => Outcome::Continue,
-            Err(e) => Outcome::Close(Some(e)),
-        },
+        Step::Read => read(events, poll, c, s, io, buf),
+    }
+}
+
+/// The read step (evio's `loopRead`): input goes to `data`, whose output is
+/// appended to any still pending (`Eager` reads while some is).
+fn read<E: Events, P: Poll, S: ConnIo>(
+    events: &E,
+    poll: &mut P,
+    c: &mut Conn<E::Context>,
+    s: &mut ConnState,
+    io: &mut S,
+    buf: &mut [u8],
+) -> Outcome {
+    match io.read(buf) {
+        // The peer will send no more, but may still read: output pending
+        // (`Eager` reads while some is) goes first, then the close.
+        Ok(0) if !s.pending_output().is_empty() => {
+            s.action = Action::Close;
+            sync_interest(poll, c.fd, s)
+        }
+        Ok(0) => Outcome::Close(None),
+        Ok(n) => {
+            s.action = events.data(c, &buf[..n], &mut s.out);
+            output_produced(events, poll, c.fd, s, io)
+        }
+        Err(e) if would_block(&e) => Outcome::Continue,
+        Err(e) => Outcome::Close(Some(e)),
     }
 }
 // ANCHOR_END: ready

@@ -46,6 +46,11 @@ const ID: u64 = 1;
 /// The loop's read buffer: small, so that input is read in several pieces.
 const READ_BUFFER: usize = 8;
 
+/// `Limits::output_limit` in the model: small, so that scripted answers
+/// cross it and `Eager`'s reading while output is pending is checked on
+/// both sides of the limit (chapter 15).
+const OUTPUT_LIMIT: usize = 12;
+
 // ANCHOR: op
 /// One thing that happens to the connection or around it.
 #[derive(Clone)]
@@ -539,13 +544,7 @@ impl Model {
         if std::mem::replace(&mut self.admitted, true) {
             return;
         }
-        self.registered = Some(demanded(
-            Rule::Right,
-            self.writes,
-            false,
-            false,
-            Action::None,
-        ));
+        self.registered = Some(demanded(Rule::Right, self.writes, false, 0, Action::None));
         if self.writes == Writes::Eager {
             self.opened = true;
             self.action = self.callback(Call::Opened);
@@ -584,30 +583,49 @@ impl Model {
                 self.action = self.callback(Call::Opened);
                 self.produced();
             }
-            Op::Ready if !self.pending.is_empty() => self.write(),
-            Op::Ready if self.action != Action::None => self.act(),
-            Op::Ready => {
-                if self.reset {
-                    self.close(true);
-                } else if !self.inbound.is_empty() {
-                    let n = READ_BUFFER.min(self.inbound.len());
-                    let input = self.inbound.drain(..n).collect();
-                    self.action = self.callback(Call::Data(input));
-                    self.produced();
-                } else if self.peer_closed {
-                    self.close(false);
+            // `Eager` under the output limit writes, then reads too.
+            Op::Ready if !self.pending.is_empty() => {
+                self.write();
+                if self.status == Status::Open && self.reads_while_pending() {
+                    self.read();
                 }
             }
+            Op::Ready if self.action != Action::None => self.act(),
+            Op::Ready => self.read(),
+        }
+    }
+
+    /// `Eager`: output is pending but under the limit, no action waits.
+    fn reads_while_pending(&self) -> bool {
+        let n = self.pending.len();
+        self.writes == Writes::Eager && n > 0 && n <= OUTPUT_LIMIT && self.action == Action::None
+    }
+
+    /// The read step: input to `data`, or the end of the connection.
+    fn read(&mut self) {
+        if self.reset {
+            self.close(true);
+        } else if !self.inbound.is_empty() {
+            let n = READ_BUFFER.min(self.inbound.len());
+            let input = self.inbound.drain(..n).collect();
+            self.action = self.callback(Call::Data(input));
+            self.produced();
+        } else if self.peer_closed && !self.pending.is_empty() {
+            self.action = Action::Close; // the output first, then the close
+            self.sync();
+        } else if self.peer_closed {
+            self.close(false);
         }
     }
 
     /// A callback produced output or an action. `Deferred`: register what
     /// the state demands, write later. `Eager`: write now, unless already
-    /// waiting for the socket to take the earlier output.
+    /// waiting for the socket to take the earlier output (then register
+    /// what the state demands: past the limit, no more reading).
     fn produced(&mut self) {
         match self.writes {
             Writes::Deferred => self.sync(),
-            Writes::Eager if self.registered == Some(Interest::WRITE) => {}
+            Writes::Eager if self.registered.is_some_and(|r| r.write) => self.sync(),
             Writes::Eager => self.write(),
         }
     }
@@ -661,8 +679,13 @@ impl Model {
     /// Registers what the state demands, if it changed; a failed
     /// `epoll_ctl` closes the connection with the error.
     fn sync(&mut self) {
-        let pending = !self.pending.is_empty();
-        let want = demanded(Rule::Right, self.writes, self.opened, pending, self.action);
+        let want = demanded(
+            Rule::Right,
+            self.writes,
+            self.opened,
+            self.pending.len(),
+            self.action,
+        );
         if Some(want) != self.registered {
             if std::mem::take(&mut self.ctl_fails) {
                 self.close(true);
@@ -683,20 +706,18 @@ impl Model {
 // ANCHOR: demanded
 /// The interest a connection must be registered for. evio's rule
 /// (`Deferred`): read and write until opened and while output or an action
-/// is pending, else read. `Eager`: write only while output is pending, else
-/// read.
-fn demanded(
-    rule: Rule,
-    writes: Writes,
-    opened: bool,
-    output_pending: bool,
-    action: Action,
-) -> Interest {
+/// is pending, else read. `Eager`: read and write while output is pending
+/// under the limit with no action; write only while output is pending
+/// otherwise; else read.
+fn demanded(rule: Rule, writes: Writes, opened: bool, pending: usize, action: Action) -> Interest {
     let action_pending = action != Action::None && rule == Rule::Right;
     match writes {
-        Writes::Deferred if !opened || output_pending || action_pending => Interest::READ_WRITE,
+        Writes::Deferred if !opened || pending > 0 || action_pending => Interest::READ_WRITE,
         Writes::Deferred => Interest::READ,
-        Writes::Eager if output_pending => Interest::WRITE,
+        Writes::Eager if pending > 0 && pending <= OUTPUT_LIMIT && !action_pending => {
+            Interest::READ_WRITE
+        }
+        Writes::Eager if pending > 0 => Interest::WRITE,
         Writes::Eager => Interest::READ,
     }
 }
@@ -705,7 +726,11 @@ fn demanded(
 /// What the step being checked started from.
 struct Before {
     open: bool,
-    output_pending: bool,
+    /// Output pending, and bytes the peer had received.
+    pending: usize,
+    received: usize,
+    /// `Eager`, and no action pending.
+    eager_no_action: bool,
     reads: usize,
 }
 
@@ -742,15 +767,19 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
     //    dispatch believes is registered.
     match world.state() {
         Some(s) => {
-            let pending = !s.pending_output().is_empty();
+            let pending = s.pending_output().len();
             let want = demanded(rule, s.writes, s.opened, pending, s.action);
             prop_assert_eq!(registered, Some(want), "state {:?}", s);
             prop_assert_eq!(registered, Some(s.interest));
         }
         None => prop_assert_eq!(registered, None),
     }
-    // 5. No read while output is pending (evio's rule).
-    if before.output_pending {
+    // 5. No read while output is pending (evio's rule), except `Eager`'s
+    //    under the output limit with no action waiting (chapter 15): what
+    //    counts is the output left after this step's write.
+    let left = before.pending.saturating_sub(received.len() - before.received);
+    let eager_reads = before.eager_no_action && left <= OUTPUT_LIMIT;
+    if left > 0 && !eager_reads {
         prop_assert_eq!(wire.reads, before.reads, "read with output pending");
     }
     // And the dispatch did what the reference model says.
@@ -772,6 +801,10 @@ fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
     let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
     let config = crate::api::Config {
         writes,
+        limits: crate::api::Limits {
+            output_limit: OUTPUT_LIMIT,
+            ..crate::api::Limits::none()
+        },
         ..Default::default()
     };
     let counters = Arc::new([Default::default()]);
@@ -784,13 +817,19 @@ fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
     );
     let (mut world, mut model) = (World::new(&events, &shared, notes), Model::new(writes));
     for (i, op) in ops.iter().enumerate() {
+        let (received, reads) = {
+            let wire = world.wire.lock().unwrap();
+            (wire.received.len(), wire.reads)
+        };
         let before = Before {
             // Not accepted yet counts as open: it is about to be.
             open: world.sock.is_some() || world.state().is_some(),
-            output_pending: world
+            pending: world.state().map_or(0, |s| s.pending_output().len()),
+            received,
+            eager_no_action: world
                 .state()
-                .is_some_and(|s| !s.pending_output().is_empty()),
-            reads: world.wire.lock().unwrap().reads,
+                .is_some_and(|s| s.writes == Writes::Eager && s.action == Action::None),
+            reads,
         };
         world.step(op);
         model.step(op);

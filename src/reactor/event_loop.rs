@@ -2,7 +2,8 @@
 //!
 //! Chapter 5, "The loop and its dispatch", explains this file; chapter 6
 //! explains [`Loop::accept`], chapter 8 the tick, UDP, detach and the closing
-//! of every connection at the end. It mirrors evio's `loopRun`, `loopAccept`,
+//! of every connection at the end, chapter 15 the timeouts, the limits and
+//! what a panic in a callback does. It mirrors evio's `loopRun`, `loopAccept`,
 //! `loopUDPRead`, `loopNote`, `loopTicker`, `loopCloseConn` and
 //! `loopDetachConn` (`evio_unix.go`).
 //!
@@ -17,22 +18,26 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
 use super::stats::Counted;
-use crate::api::{Accept, Action, Addr, Config, Flow, LoadBalance, Stream, Writes};
+use crate::api::{Accept, Action, Addr, Config, Flow, Limits, LoadBalance, Panics, Stream, Writes};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
-use crate::shared::{self, Balancer, Count, Counters, Listener, Sock};
+use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).
 const READ_BUFFER: usize = 64 * 1024;
+
+/// How long a loop out of fds, with no spare to shed a connection with,
+/// stops watching its listeners (chapter 15).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// What all loops of a server share, made by `Server::run` (`mod.rs`).
 pub(crate) struct Shared {
@@ -54,6 +59,10 @@ pub(crate) struct Shared {
     trace: bool,
     /// The output limit of each connection's writers.
     writer_limit: usize,
+    /// Timeouts and limits (chapter 15).
+    limits: Limits,
+    /// What a panic in a connection's callback does (chapter 15).
+    panics: Panics,
 }
 
 impl Shared {
@@ -74,6 +83,8 @@ impl Shared {
             counters,
             trace: config.trace,
             writer_limit: config.writer_limit(),
+            limits: config.limits.clone(),
+            panics: config.panics,
         }
     }
 }
@@ -128,6 +139,8 @@ pub(crate) struct Slot<C, S> {
     pub(crate) conn: Conn<C>,
     pub(crate) state: ConnState,
     sock: S,
+    /// When it was last active, for its timeouts (chapter 15).
+    clocks: Clocks,
 }
 
 // ANCHOR: loop_struct
@@ -151,6 +164,14 @@ pub(crate) struct Loop<'s, E: Events, P: Poll, S = Sock> {
     udp_out: Vec<u8>,
     /// An fd held in reserve for running out of fds (see `shed`).
     spare: Option<OwnedFd>,
+    /// Out of fds with no spare: the listeners this loop stopped watching,
+    /// and when to watch them again (see `shed`).
+    paused: Option<(Instant, Vec<usize>)>,
+    /// The time after the last wait: what timeouts are measured against,
+    /// read once per wait rather than once per request.
+    now: Instant,
+    /// When connections expire, earliest first (chapter 15).
+    deadlines: Deadlines<(RawFd, u64)>,
 }
 // ANCHOR_END: loop_struct
 
@@ -179,6 +200,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             last_id: 0,
             udp_out: Vec::new(),
             spare: open_spare(),
+            paused: None,
+            now: Instant::now(),
+            deadlines: Deadlines::new(),
         }
     }
 
@@ -193,10 +217,17 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         // until something happens, instead of evio's 100 ms polling.
         let mut next_tick = (self.idx == 0).then(Instant::now);
         let result = 'run: loop {
-            let timeout = next_tick.map(|t| t.saturating_duration_since(Instant::now()));
+            // The wait ends by the next tick, expiry or resumed accept.
+            let paused = self.paused.as_ref().map(|p| p.0);
+            let until = [next_tick, self.deadlines.next(), paused]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.wait(&mut ready, timeout) {
                 break Err(e);
             }
+            self.now = Instant::now();
             self.count(Count::Waits, 1);
             // 1. Notes first, as in evio's `Poll.Wait`.
             self.notes.swap(&mut notes);
@@ -220,7 +251,15 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                     break 'run Ok(());
                 }
             }
-            // 3. Every ready descriptor.
+            // 3. Connections whose time is up (chapter 15), and listeners
+            // paused for want of fds.
+            if self.expire() == Flow::Stop {
+                break 'run Ok(());
+            }
+            if paused.is_some_and(|t| t <= self.now) {
+                self.resume_accepting();
+            }
+            // 4. Every ready descriptor.
             for ev in &ready {
                 if self.ready(ev.fd) == Flow::Stop {
                     break 'run Ok(());
@@ -247,37 +286,54 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             sock: &mut slot.sock,
             counters,
         };
-        let outcome = dispatch::ready(
-            self.events,
-            &mut self.poll,
-            &mut slot.conn,
-            &mut slot.state,
-            &mut sock,
-            &mut self.buf,
-        );
+        let ran = catch(self.shared.panics, || {
+            dispatch::ready(
+                self.events,
+                &mut self.poll,
+                &mut slot.conn,
+                &mut slot.state,
+                &mut sock,
+                &mut self.buf,
+            )
+        });
+        let outcome = self.outcome(ran);
         self.stepped(fd, format_args!("{step:?}"), before, &outcome);
         self.finish(fd, outcome)
     }
 
-    /// After a dispatch step: counts a change of interest, and prints the
-    /// step when tracing (`Config::trace`). The step's name comes as
-    /// `format_args!`, turned into text only when tracing: a `format!` here
-    /// would allocate a `String` per step, so per request (chapter 13).
-    fn stepped(&self, fd: RawFd, step: fmt::Arguments, before: Interest, outcome: &Outcome) {
-        let Some(slot) = self.slots.get(fd as usize).and_then(Option::as_ref) else {
+    /// A step whose callback panicked (under `Panics::Isolate`) closes its
+    /// connection with the panic's message, and only that connection.
+    fn outcome(&self, ran: io::Result<Outcome>) -> Outcome {
+        ran.unwrap_or_else(|panicked| {
+            self.count(Count::Panics, 1);
+            Outcome::Close(Some(panicked))
+        })
+    }
+
+    /// After a dispatch step: moves the connection's timeouts, counts a
+    /// change of interest, and prints the step when tracing
+    /// (`Config::trace`). The step's name comes as `format_args!`, turned
+    /// into text only when tracing: a `format!` here would allocate a
+    /// `String` per step, so per request (chapter 13).
+    fn stepped(&mut self, fd: RawFd, step: fmt::Arguments, before: Interest, outcome: &Outcome) {
+        let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
             return;
         };
+        let (limits, pending) = (&self.shared.limits, slot.state.pending_output().len());
+        slot.clocks.touch(self.now, pending, limits);
+        let key = (fd, slot.conn.id);
+        (self.deadlines).update(&mut slot.clocks, key, limits, slot.conn.deadline());
+        let slot = &*slot;
         let after = slot.state.interest;
         if after != before {
-            self.count(Count::InterestChanges, 1);
+            self.shared.counters[self.idx].add(Count::InterestChanges, 1);
         }
         if let Some(budget) = &slot.conn.budget {
-            budget.unsent(slot.state.pending_output().len());
+            budget.unsent(pending);
         }
         if self.shared.trace {
             let step = step.to_string(); // padded below: `Arguments` is not
             let id = slot.conn.id;
-            let pending = slot.state.pending_output().len();
             let show = |i: Interest| match (i.read, i.write) {
                 (true, true) => "read+write",
                 (true, false) => "read",
@@ -335,14 +391,17 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             sock: &mut slot.sock,
             counters: &self.shared.counters[self.idx],
         };
-        let outcome = dispatch::push(
-            self.events,
-            &mut self.poll,
-            &mut slot.conn,
-            &mut slot.state,
-            &mut sock,
-            what,
-        );
+        let ran = catch(self.shared.panics, || {
+            dispatch::push(
+                self.events,
+                &mut self.poll,
+                &mut slot.conn,
+                &mut slot.state,
+                &mut sock,
+                what,
+            )
+        });
+        let outcome = self.outcome(ran);
         self.stepped(fd, format_args!("{step}"), before, &outcome);
         self.finish(fd, outcome)
     }
@@ -418,21 +477,27 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     // ANCHOR_END: hand_off
 
     /// One `accept4`: the socket, or what the loop does about the error.
+    /// Past `Limits::max_connections` the socket is closed at once: the
+    /// client sees its connection end rather than wait (chapter 15).
     fn accept_one(&mut self, li: usize) -> Result<Sock, Flow> {
         let shared = self.shared;
         let listener = &shared.listeners[li];
-        let accepted = listener.accept_nonblocking();
-        if accepted.is_ok() {
-            self.count(Count::Accepts, 1);
+        let sock = listener
+            .accept_nonblocking()
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
+                Some(libc::EMFILE | libc::ENFILE) => {
+                    self.shed(li);
+                    self.report(&e)
+                }
+                _ => self.report(&e),
+            })?;
+        self.count(Count::Accepts, 1);
+        if shared.balancer.total() >= shared.limits.max_connections {
+            self.count(Count::Rejected, 1);
+            return Err(Flow::Go); // `sock` is dropped: closed
         }
-        accepted.map_err(|e| match e.raw_os_error() {
-            Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => Flow::Go,
-            Some(libc::EMFILE | libc::ENFILE) => {
-                self.shed(listener);
-                self.report(&e)
-            }
-            _ => self.report(&e),
-        })
+        Ok(sock)
     }
 
     /// Counts a connection this loop chose to take, and takes it in.
@@ -447,7 +512,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// open step runs then. `Eager`: registered for read, and opened at once.
     pub(crate) fn admit(&mut self, sock: S, li: usize) -> Flow {
         let fd = sock.fd();
-        let state = ConnState::new(self.shared.writes);
+        let state = ConnState::new(self.shared.writes, self.shared.limits.output_limit);
         if let Err(e) = self.poll.add(fd, state.interest) {
             self.shared.balancer.release(self.idx);
             return self.report(&e); // `sock` is dropped: the fd is closed
@@ -459,7 +524,15 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         if self.slots.len() <= fd as usize {
             self.slots.resize_with(fd as usize + 1, || None);
         }
-        self.slots[fd as usize] = Some(Slot { conn, state, sock });
+        let mut clocks = Clocks::new(self.now);
+        let (limits, key) = (&self.shared.limits, (fd, conn.id));
+        self.deadlines.update(&mut clocks, key, limits, None);
+        self.slots[fd as usize] = Some(Slot {
+            conn,
+            state,
+            sock,
+            clocks,
+        });
         match self.shared.writes {
             Writes::Deferred => Flow::Go,
             Writes::Eager => self.ready(fd),
@@ -474,14 +547,67 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// Close the spare fd, accept the connection with it and close it at
     /// once, then take the spare back. The client sees a closed connection
     /// rather than a hang, and the loop goes on. (libev and Node do the same.)
-    fn shed(&mut self, listener: &Listener) {
-        self.spare = None;
-        if let Ok(sock) = listener.accept_nonblocking() {
-            drop(sock);
-        }
+    ///
+    /// With several loops, another loop's `accept` may take the fd the spare
+    /// freed, and the spare cannot be had back (chapter 15). Then there is
+    /// no fd to shed with: this loop stops watching the listener for
+    /// `ACCEPT_PAUSE` and tries again after, instead of spinning.
+    fn shed(&mut self, li: usize) {
+        let listener = &self.shared.listeners[li];
+        let shed = self.spare.take().is_some() && listener.accept_nonblocking().is_ok();
         self.spare = open_spare();
+        if shed && self.spare.is_some() {
+            return;
+        }
+        if self.poll.delete(listener.fd()).is_ok() {
+            match &mut self.paused {
+                Some((_, listeners)) => listeners.push(li),
+                None => self.paused = Some((self.now + ACCEPT_PAUSE, vec![li])),
+            }
+        }
+    }
+
+    /// The pause is over: watch the listeners again (the way `Server::bind`
+    /// did) and get a spare back if one can be had.
+    fn resume_accepting(&mut self) {
+        let Some((_, paused)) = self.paused.take() else {
+            return;
+        };
+        for li in paused {
+            let fd = self.shared.listeners[li].fd();
+            let _ = match self.shared.accept {
+                Accept::Exclusive => self.poll.add_exclusive(fd, Interest::READ),
+                _ => self.poll.add(fd, Interest::READ),
+            };
+        }
+        if self.spare.is_none() {
+            self.spare = open_spare();
+        }
     }
     // ANCHOR_END: shed
+
+    // ANCHOR: expire
+    /// Closes every connection whose time is up: idle, over its output limit
+    /// for too long, or past its deadline (chapter 15). An entry whose
+    /// connection was active since is armed again for later instead.
+    fn expire(&mut self) -> Flow {
+        while let Some((at, (fd, id))) = self.deadlines.pop_due(self.now) {
+            let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
+                continue; // closed since: a stale entry
+            };
+            let (limits, deadline) = (&self.shared.limits, slot.conn.deadline());
+            let why =
+                (self.deadlines).due(at, self.now, (fd, id), &mut slot.clocks, limits, deadline);
+            if let Some(why) = why {
+                self.count(Count::TimedOut, 1);
+                if self.close(fd, Some(why.error())) == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Go
+    }
+    // ANCHOR_END: expire
 
     // ANCHOR: udp
     /// A datagram arrived (evio's `loopUDPRead`): read it, and hand it to
@@ -527,9 +653,10 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         // `closed` may still ask for the addresses, which `Conn` reads
         // through the fd: close it after the callback, not before (evio
         // closes first, but it copied the addresses when the conn opened).
-        let flow = Flow::after(self.events.closed(&mut conn, err));
+        // A `closed` that panics has nothing left to close.
+        let closed = catch(self.shared.panics, || self.events.closed(&mut conn, err));
         drop(sock);
-        flow
+        closed.map_or(Flow::Go, Flow::after)
     }
     // ANCHOR_END: close_conn
 
@@ -545,12 +672,13 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         let blocking = sock.set_blocking();
         let _ = self.poll.delete(fd);
         self.count(Count::InterestChanges, 1);
-        let action = match blocking {
-            Ok(()) => self.events.detached(&mut conn, sock.into_stream()),
+        let events = self.events;
+        let action = catch(self.shared.panics, || match blocking {
+            Ok(()) => events.detached(&mut conn, sock.into_stream()),
             // `sock` is dropped (closed) after `closed`, as in `close`.
-            Err(e) => self.events.closed(&mut conn, Some(e)),
-        };
-        Flow::after(action)
+            Err(e) => events.closed(&mut conn, Some(e)),
+        });
+        action.map_or(Flow::Go, Flow::after)
     }
     // ANCHOR_END: detach
 

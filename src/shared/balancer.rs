@@ -94,6 +94,11 @@ impl Balancer {
         self.counts[idx].load(Ordering::SeqCst)
     }
 
+    /// The connections of all loops together (`Limits::max_connections`).
+    pub(crate) fn total(&self) -> usize {
+        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).sum()
+    }
+
     /// RoundRobin's turn: connections handed out so far.
     #[allow(dead_code)] // the reactor's, so not on Windows
     pub(crate) fn turn(&self) -> usize {

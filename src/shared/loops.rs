@@ -13,6 +13,8 @@ use std::cell::Cell;
 use std::io;
 use std::sync::{mpsc, Arc};
 
+use crate::api::Panics;
+
 // ANCHOR: stopper
 /// What stopping means to one engine: a stop note for each loop, a stop
 /// message on each loop's channel, ...
@@ -105,3 +107,22 @@ pub(crate) fn run_loops<T: Send, R>(
     })
 }
 // ANCHOR_END: run_loops
+
+// ANCHOR: catch
+/// Runs a callback about one connection. Under [`Panics::Isolate`] a panic
+/// is caught and becomes the error that connection is closed with (the
+/// panic hook has already printed it); under `FailFast` it unwinds the
+/// loop, as evio's would end the program. Catching costs nothing until
+/// something panics: the unwinding tables are there anyway.
+pub(crate) fn catch<R>(panics: Panics, callback: impl FnOnce() -> R) -> io::Result<R> {
+    if panics == Panics::FailFast {
+        return Ok(callback());
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)).map_err(|payload| {
+        let msg = (payload.downcast_ref::<&str>().copied())
+            .or(payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic without a message");
+        io::Error::other(format!("a callback panicked: {msg}"))
+    })
+}
+// ANCHOR_END: catch

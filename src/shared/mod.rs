@@ -11,13 +11,15 @@
 //! | file | holds | chapter |
 //! |---|---|---|
 //! | `balancer.rs` | [`Balancer`]: which loop gets a connection, when one thread decides | 9, 13 |
+//! | `deadlines.rs` | idle and output timeouts, deadlines: when a connection must go | 15 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
-//! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
+//! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8, 15 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
 //! | `udp.rs` | a datagram's `data` call and its reply | 8 |
 
 mod balancer;
+mod deadlines;
 mod listener;
 mod loops;
 mod sock;
@@ -25,9 +27,10 @@ mod stats;
 mod udp;
 
 pub(crate) use balancer::Balancer;
+pub(crate) use deadlines::{Clocks, Deadlines};
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
-pub(crate) use loops::{run_loops, Report, Stop};
+pub(crate) use loops::{catch, run_loops, Report, Stop};
 pub(crate) use sock::Sock;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};
