@@ -777,7 +777,9 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
     // 5. No read while output is pending (evio's rule), except `Eager`'s
     //    under the output limit with no action waiting (chapter 15): what
     //    counts is the output left after this step's write.
-    let left = before.pending.saturating_sub(received.len() - before.received);
+    let left = before
+        .pending
+        .saturating_sub(received.len() - before.received);
     let eager_reads = before.eager_no_action && left <= OUTPUT_LIMIT;
     if left > 0 && !eager_reads {
         prop_assert_eq!(wire.reads, before.reads, "read with output pending");
