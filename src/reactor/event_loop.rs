@@ -37,6 +37,9 @@ const READ_BUFFER: usize = 64 * 1024;
 /// What all loops of a server share, made by `Server::run` (`mod.rs`).
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own sockets, `own[loop][address]`;
+    /// empty for loop 0 (its are `listeners`) and under the other strategies.
+    own: Vec<Vec<Option<Listener>>>,
     /// The bound addresses, for a datagram's `local_addr` (no
     /// `getsockname` per datagram).
     addrs: Vec<Addr>,
@@ -66,6 +69,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             listeners,
+            own: Vec::new(),
             addrs,
             balancer: Balancer::new(config.balance, notes.len()),
             notes,
@@ -75,6 +79,11 @@ impl Shared {
             trace: config.trace,
             writer_limit: config.writer_limit(),
         }
+    }
+
+    /// Gives each loop its own listeners (`Accept::ReusePort`).
+    pub(crate) fn with_own(self, own: Vec<Vec<Option<Listener>>>) -> Shared {
+        Shared { own, ..self }
     }
 }
 
@@ -236,7 +245,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// A ready fd: a listener if no connection has it, else dispatch.
     pub(crate) fn ready(&mut self, fd: RawFd) -> Flow {
         let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
-            return match self.shared.listeners.iter().position(|l| l.fd() == fd) {
+            let listeners = 0..self.shared.listeners.len();
+            return match listeners
+                .into_iter()
+                .position(|li| self.listener(li).fd() == fd)
+            {
                 Some(i) => self.accept(i),
                 None => Flow::Go,
             };
@@ -358,14 +371,22 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// accepts*, made at `Server::bind` (which loops watch the listeners)
     /// and here.
     fn accept(&mut self, li: usize) -> Flow {
-        if let Listener::Udp(_) = self.shared.listeners[li] {
+        let listener = self.listener(li);
+        if let Listener::Udp(_) = listener {
             return self.udp_read(li);
         }
         match self.shared.accept {
             Accept::EveryLoop => self.accept_if_allowed(li),
             Accept::HandOff => self.accept_and_hand_off(li),
-            // The kernel chose this loop: take it, whatever the rule.
-            Accept::Exclusive => match self.accept_one(li) {
+            // A unix socket has no SO_REUSEPORT: loop 0 alone watches it,
+            // and hands out what it accepts.
+            Accept::ReusePort if matches!(listener, Listener::Unix(..)) => {
+                self.accept_and_hand_off(li)
+            }
+            // The kernel chose this loop (it woke only this one, or hashed
+            // the connection to this loop's socket): take it, whatever the
+            // rule.
+            Accept::Exclusive | Accept::ReusePort => match self.accept_one(li) {
                 Ok(sock) => self.take(S::from(sock), li),
                 Err(flow) => flow,
             },
@@ -417,10 +438,18 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
     // ANCHOR_END: hand_off
 
+    /// The listener of address `li` as this loop sees it: its own socket
+    /// under `Accept::ReusePort`, else the one every loop shares.
+    fn listener(&self, li: usize) -> &'s Listener {
+        let shared = self.shared;
+        let own = shared.own.get(self.idx).and_then(|own| own.get(li));
+        own.and_then(Option::as_ref)
+            .unwrap_or(&shared.listeners[li])
+    }
+
     /// One `accept4`: the socket, or what the loop does about the error.
     fn accept_one(&mut self, li: usize) -> Result<Sock, Flow> {
-        let shared = self.shared;
-        let listener = &shared.listeners[li];
+        let listener = self.listener(li);
         let accepted = listener.accept_nonblocking();
         if accepted.is_ok() {
             self.count(Count::Accepts, 1);
@@ -487,7 +516,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// A datagram arrived (evio's `loopUDPRead`): read it, and hand it to
     /// `shared::datagram`, which calls `data` and sends the reply.
     fn udp_read(&mut self, li: usize) -> Flow {
-        let Listener::Udp(socket) = &self.shared.listeners[li] else {
+        let Listener::Udp(socket) = self.listener(li) else {
             return Flow::Go;
         };
         let (n, remote) = match socket.recv_from(&mut self.buf) {
