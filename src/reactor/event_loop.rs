@@ -367,6 +367,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
 
     // ANCHOR: accept
+    // ANCHOR: who_accepts
     /// The listener `li` is readable (evio's `loopAccept`). Decision: *who
     /// accepts*, made at `Server::bind` (which loops watch the listeners)
     /// and here.
@@ -392,6 +393,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             },
         }
     }
+    // ANCHOR_END: who_accepts
 
     /// evio's way: every loop is woken, and each asks the rule whether it
     /// may take the connection.
