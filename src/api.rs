@@ -155,6 +155,16 @@ pub enum Accept {
     /// takes it. The balancing rule is not consulted (the kernel chose);
     /// on kqueue, which has no such flag, every loop is woken, as evio's.
     Exclusive,
+    /// Every loop has its own listening socket for each TCP and UDP address,
+    /// all bound to the same port with `SO_REUSEPORT`, and accepts from its
+    /// own: the kernel hands each connection (or datagram) to one socket by
+    /// a hash of the addresses, and only that socket's loop wakes. The
+    /// balancing rule is not consulted (the hash chose), so RoundRobin and
+    /// LeastConnections become the kernel's hash. A unix socket cannot be
+    /// shared this way: loop 0 alone watches it, and hands its connections
+    /// out as `HandOff` does. Linux spreads by hash; macOS and the BSDs
+    /// accept the option but do not promise to spread.
+    ReusePort,
 }
 // ANCHOR_END: accept
 
@@ -167,10 +177,11 @@ impl std::str::FromStr for Accept {
             "hand-off" | "handoff" => Ok(Accept::HandOff),
             "every-loop" | "evio" => Ok(Accept::EveryLoop),
             "exclusive" => Ok(Accept::Exclusive),
+            "reuseport" | "reuse-port" => Ok(Accept::ReusePort),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "unknown accept {s:?}: expected hand-off, exclusive or every-loop (evio's)"
+                    "unknown accept {s:?}: expected hand-off, exclusive, reuseport or every-loop (evio's)"
                 ),
             )),
         }
@@ -428,7 +439,8 @@ pub struct Config {
     pub balance: LoadBalance,
     /// Which implementation serves.
     pub backend: Backend,
-    /// Who accepts, in the reactor: evio's `EveryLoop`, or `HandOff`.
+    /// Who accepts, in the reactor: evio's `EveryLoop`, `HandOff`,
+    /// `Exclusive` or `ReusePort`.
     pub accept: Accept,
     /// When the reactor writes replies: evio's `Deferred`, or `Eager`.
     pub writes: Writes,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{backends, config, read_line, start, within, Client, Rng, Setup, TempDir};
+use common::{accept_setups, config, read_line, start, within, Client, Rng, Setup, TempDir};
 use evio::{Action, Addr, Conn, Events, LoadBalance, Options, ServerInfo};
 
 const CLIENTS: usize = 10;
@@ -218,7 +218,7 @@ macro_rules! serve_tests {
         #[test]
         fn $name() {
             within(60, || {
-                for backend in backends() {
+                for backend in accept_setups() {
                     serve(backend, $unix, $loops, LoadBalance::$balance);
                 }
             });

@@ -13,8 +13,10 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{backends, config, loop_index, read_line, start, wait_until, within, Client, Setup};
-use evio::{Action, Config, Conn, Events, LoadBalance, Options, Server};
+use common::{
+    accept_setups, config, loop_index, read_line, start, wait_until, within, Client, Setup,
+};
+use evio::{Accept, Action, Config, Conn, Events, LoadBalance, Options, Server};
 
 const LOOPS: usize = 3;
 
@@ -52,6 +54,18 @@ fn connect(server: &common::Running) -> (Client, usize) {
     (c, idx)
 }
 
+/// Under `Accept::ReusePort` (chapter 13) the kernel's hash picks the loop,
+/// not the rule: every connection must still be served, with no loop woken
+/// for one it may not take (no refusal), but no spread is promised.
+fn hashed(server: &common::Running, backend: Setup) -> bool {
+    if backend.accept != Accept::ReusePort {
+        return false;
+    }
+    let s = server.stats.total();
+    assert_eq!((s.refusals, s.notes), (0, 0), "{backend:?}: {s}");
+    true
+}
+
 fn start_loops(backend: Setup, balance: LoadBalance) -> (common::Running, Arc<WhichLoop>) {
     let events = Arc::new(WhichLoop::default());
     let cfg = config(backend, LOOPS as isize, balance);
@@ -63,17 +77,15 @@ fn start_loops(backend: Setup, balance: LoadBalance) -> (common::Running, Arc<Wh
 #[test]
 fn ch06_round_robin_gives_each_loop_its_turn() {
     within(60, || {
-        for backend in backends() {
+        for backend in accept_setups() {
             let (server, _) = start_loops(backend, LoadBalance::RoundRobin);
             let (clients, seq): (Vec<_>, Vec<_>) = (0..3 * LOOPS).map(|_| connect(&server)).unzip();
             // Each loop in turn: 0 1 2 0 1 2 ... (starting anywhere), so
             // each loop holds exactly three.
-            for (i, &idx) in seq.iter().enumerate() {
-                assert_eq!(idx, (seq[0] + i) % LOOPS, "{backend:?}: order {seq:?}");
+            let turns = (0..seq.len()).map(|i| (seq[0] + i) % LOOPS);
+            if !hashed(&server, backend) {
+                assert!(seq.iter().copied().eq(turns), "{backend:?}: order {seq:?}");
             }
-            let mut counts = [0; LOOPS];
-            seq.iter().for_each(|&i| counts[i] += 1);
-            assert_eq!(counts, [3; LOOPS], "{backend:?}: order {seq:?}");
             drop(clients);
             server.stop(10).unwrap();
         }
@@ -83,7 +95,7 @@ fn ch06_round_robin_gives_each_loop_its_turn() {
 #[test]
 fn ch06_least_connections_fills_the_emptiest_loop() {
     within(60, || {
-        for backend in backends() {
+        for backend in accept_setups() {
             let (server, events) = start_loops(backend, LoadBalance::LeastConnections);
             let mut held: Vec<(Client, usize)> = Vec::new();
             let counts = |held: &[(Client, usize)]| {
@@ -96,7 +108,10 @@ fn ch06_least_connections_fills_the_emptiest_loop() {
                 held.push(connect(&server));
                 let n = counts(&held);
                 let (min, max) = (n.iter().min().unwrap(), n.iter().max().unwrap());
-                assert!(max - min <= 1, "{backend:?}: counts {n:?}");
+                assert!(
+                    max - min <= 1 || hashed(&server, backend),
+                    "{backend:?}: {n:?}"
+                );
             }
             // Empty one loop: the next connections must all go to it.
             let target = held[0].1;
@@ -107,7 +122,8 @@ fn ch06_least_connections_fills_the_emptiest_loop() {
             });
             for _ in 0..before - 1 {
                 let (c, idx) = connect(&server);
-                assert_eq!(idx, target, "{backend:?}: the emptied loop is not chosen");
+                let chosen = idx == target || hashed(&server, backend);
+                assert!(chosen, "{backend:?}: the emptied loop is not chosen");
                 held.push((c, idx));
             }
             drop(held);
@@ -119,7 +135,7 @@ fn ch06_least_connections_fills_the_emptiest_loop() {
 #[test]
 fn ch06_random_serves_every_connection() {
     within(60, || {
-        for backend in backends() {
+        for backend in accept_setups() {
             let (server, _) = start_loops(backend, LoadBalance::Random);
             // Several at once, not one by one: whichever loop is fastest.
             let clients: Vec<_> = (0..12)
@@ -148,7 +164,7 @@ impl Events for Numbered {
 #[test]
 fn ch06_reuseport_five_servers_share_one_port_and_each_serves() {
     within(60, || {
-        for backend in backends() {
+        for backend in accept_setups() {
             let first = start(
                 backend,
                 Arc::new(Numbered(0)),

@@ -13,7 +13,7 @@ use std::net::UdpSocket;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{backends, config, read_line, start, within, Client, Rng, TempDir};
+use common::{accept_setups, backends, config, read_line, start, within, Client, Rng, TempDir};
 use evio::{Action, Addr, Config, Conn, Events, LoadBalance, Options, Server};
 
 #[derive(Default)]
@@ -57,7 +57,7 @@ impl Events for UdpEcho {
 fn ch08_udp_echo_answers_each_datagram_without_opened_or_closed() {
     within(60, || {
         let mut rng = Rng::from_clock("udp");
-        for backend in backends() {
+        for backend in accept_setups() {
             for loops in [1, 2] {
                 let events = Arc::new(UdpEcho::default());
                 let cfg = config(backend, loops, LoadBalance::Random);

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{backends, config, connect_tcp, read_line, start, wait_until, within};
+use common::{
+    backends, config, connect_tcp, loop_index, read_line, start, wait_until, within, Setup,
+};
 use evio::{Accept, Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
 
 /// Held by each test that runs a server, so that the CPU test's loop thread
@@ -241,8 +243,12 @@ fn ch13_exclusive_accept_serves_every_connection() {
             if setup == Backend::Threads {
                 continue; // one accept thread per listener: no choice to make
             }
-            let mut cfg = config(setup, 3, LoadBalance::Random);
-            cfg.accept = Accept::Exclusive;
+            // `start` takes the strategy from the setup, not the config.
+            let setup = Setup {
+                accept: Accept::Exclusive,
+                ..setup
+            };
+            let cfg = config(setup, 3, LoadBalance::Random);
             let server = start(setup, Arc::new(Echo), cfg, &["tcp://127.0.0.1:0"]);
             let mut clients: Vec<_> = (0..30).map(|_| connect_tcp(server.addr(0))).collect();
             for (i, c) in clients.iter_mut().enumerate() {
@@ -251,6 +257,76 @@ fn ch13_exclusive_accept_serves_every_connection() {
                 assert_eq!(read_line(c), line, "{setup:?}");
             }
             assert_eq!(server.stats.total().accepts, 30, "{setup:?}");
+            drop(clients);
+            server.stop(10).unwrap();
+        }
+    });
+}
+
+/// Greets each connection with the index of its loop.
+struct WhichLoop;
+
+impl Events for WhichLoop {
+    type Context = ();
+
+    fn opened(&self, _c: &mut Conn<()>, out: &mut Vec<u8>) -> (Options, Action) {
+        out.extend_from_slice(format!("loop {}\n", loop_index()).as_bytes());
+        (Options::default(), Action::None)
+    }
+}
+
+/// The TCP sockets listening on `port` (IPv4), as the kernel lists them
+/// in `/proc/net/tcp`: state `0A` is LISTEN.
+fn listening_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{port:04X}");
+    let listening = |line: &&str| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f[1].ends_with(&port) && f[3] == "0A"
+    };
+    table.lines().skip(1).filter(listening).count()
+}
+
+/// `Accept::ReusePort`: each of 4 loops has its own socket on the port
+/// (the kernel lists 4), and the kernel hands each connection to one of
+/// them by a hash. All 200 connections are served, by more than one loop,
+/// each by the loop that accepted it (no note: nothing handed off), with no
+/// refusal under rules the hash overrides, and no wake-up of a loop that
+/// then found nothing to accept: a loop's waits are its accepts, plus its
+/// first wait.
+#[test]
+fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
+    const LOOPS: usize = 4;
+    const CONNS: usize = 200;
+    if !evio::poll::HAS_EPOLL {
+        return; // Linux spreads by hash; macOS and the BSDs do not promise to
+    }
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    within(60, || {
+        let setup = Setup {
+            backend: Backend::Epoll,
+            accept: Accept::ReusePort,
+            writes: Writes::Eager,
+        };
+        for balance in [LoadBalance::RoundRobin, LoadBalance::LeastConnections] {
+            let cfg = config(setup, LOOPS as isize, balance);
+            let server = start(setup, Arc::new(WhichLoop), cfg, &["tcp://127.0.0.1:0"]);
+            assert_eq!(listening_on(server.port()), LOOPS, "sockets on the port");
+            let mut served = [0usize; LOOPS];
+            let mut clients: Vec<_> = (0..CONNS).map(|_| connect_tcp(server.addr(0))).collect();
+            for c in &mut clients {
+                let line = read_line(c);
+                let idx: usize = line.trim_end()["loop ".len()..].parse().unwrap();
+                served[idx] += 1;
+            }
+            assert!(served.iter().filter(|&&n| n > 0).count() > 1, "{served:?}");
+            let loops = server.stats.loops();
+            for (i, s) in loops.iter().enumerate() {
+                let what = format!("{balance:?}: loop {i}: {s}");
+                assert_eq!(s.accepts as usize, served[i], "{what}");
+                assert_eq!((s.notes, s.refusals), (0, 0), "{what}");
+                assert!(s.waits <= s.accepts + 1, "{what}");
+            }
             drop(clients);
             server.stop(10).unwrap();
         }

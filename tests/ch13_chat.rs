@@ -28,6 +28,7 @@ fn flags(setup: Setup) -> Vec<String> {
         Accept::HandOff => "hand-off",
         Accept::EveryLoop => "every-loop",
         Accept::Exclusive => "exclusive",
+        Accept::ReusePort => "reuseport",
     };
     let writes = match setup.writes {
         Writes::Eager => "eager",

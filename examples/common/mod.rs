@@ -40,7 +40,7 @@ pub struct ServerFlags {
     /// Use the thread-based variant (as --backend threads)
     #[arg(long)]
     pub stdlib: bool,
-    /// Who accepts: hand-off (loop 0 hands out), exclusive, or every-loop (evio's)
+    /// Who accepts: hand-off (loop 0 hands out), exclusive, reuseport, or every-loop (evio's)
     // Parsed by `Accept`'s `FromStr`, like `balance` (chapter 13).
     #[arg(long, default_value = "hand-off")]
     pub accept: Accept,

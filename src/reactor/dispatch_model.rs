@@ -3,9 +3,10 @@
 //!
 //! proptest makes up sequences of [`Op`]s (the kernel reports the socket
 //! ready, the socket takes some bytes or none, the peer sends, closes or
-//! resets, the handler's next answer, a wake-up), and runs each through the
+//! resets, the handler's next answer, a wake-up, bytes or a close from a
+//! [`Writer`](crate::Writer) on another thread), and runs each through the
 //! *real* loop (`event_loop.rs`): [`Loop::take`] takes the connection in as
-//! an accept does, [`Loop::ready`] and [`Loop::wake`] run the dispatch
+//! an accept does, [`Loop::ready`], [`Loop::wake`] and [`Loop::deliver`] run the dispatch
 //! (`dispatch.rs`) and carry out its outcome with the loop's own `finish`,
 //! `close` and `detach`, and [`Loop::close_all`] ends it as a stopping loop
 //! does. Only the socket and the poller are fakes. After every step the
@@ -33,7 +34,7 @@ use super::dispatch::ConnIo;
 use super::event_loop::{Loop, Shared, Socket};
 use super::note::Note;
 use crate::api::{Action, Flow, Options, Stream, Writes};
-use crate::conn::{Conn, Ends};
+use crate::conn::{Conn, Deliver, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll, Signal};
@@ -69,6 +70,10 @@ enum Op {
     Answer(Vec<u8>, Action),
     /// A wake note for this connection: the loop's `wake`.
     Wake,
+    /// A writer's bytes (chapter 13), as the loop takes them from its queue.
+    WriterWrite(Vec<u8>),
+    /// A writer's close (chapter 13).
+    WriterClose,
     /// The next `epoll_ctl` fails (ENOMEM).
     CtlFails,
 }
@@ -86,6 +91,8 @@ impl fmt::Debug for Op {
             Op::PeerReset => write!(f, "PeerReset"),
             Op::Answer(b, a) => write!(f, "Answer({:?}, {a:?})", text(b)),
             Op::Wake => write!(f, "Wake"),
+            Op::WriterWrite(b) => write!(f, "WriterWrite({:?})", text(b)),
+            Op::WriterClose => write!(f, "WriterClose"),
             Op::CtlFails => write!(f, "CtlFails"),
         }
     }
@@ -110,6 +117,17 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (vec(b'a'..=b'z', 0..10), action).prop_map(|(out, a)| Op::Answer(out, a)),
         5 => Just(Op::Wake),
         1 => Just(Op::CtlFails),
+    ]
+}
+
+/// [`op`], and a writer's bytes or close (chapter 13). Apart from `op`, so
+/// that the shrink test below, which uses `op` alone, still makes up and
+/// shrinks the very case chapter 11 prints.
+fn op_or_writer() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op(),
+        2 => vec(b'0'..=b'9', 1..8).prop_map(Op::WriterWrite),
+        1 => Just(Op::WriterClose),
     ]
 }
 // ANCHOR_END: strategy
@@ -466,6 +484,28 @@ impl<'a> World<'a> {
                 Flow::Go => self.lp.wake(FD, ID),
                 stop => stop,
             },
+            // A writer exists only once `opened` has run (it is made in a
+            // callback). Also a stale writer's note first, as for `Wake`;
+            // bytes that reach the connection count as produced.
+            Op::WriterWrite(_) | Op::WriterClose if !self.state().is_some_and(|s| s.opened) => {
+                Flow::Go
+            }
+            Op::WriterWrite(_) | Op::WriterClose => {
+                let bytes = match op {
+                    Op::WriterWrite(bytes) => Some(bytes),
+                    _ => None,
+                };
+                let what = || bytes.map_or(Deliver::Close, |b| Deliver::Write(b.clone()));
+                match self.lp.deliver(FD, ID + 1, what()) {
+                    Flow::Go => {
+                        let mut produced = self.events.produced.lock().unwrap();
+                        produced.extend(bytes.into_iter().flatten());
+                        drop(produced);
+                        self.lp.deliver(FD, ID, what())
+                    }
+                    stop => stop,
+                }
+            }
             Op::Room(n) => {
                 self.wire.lock().unwrap().room = *n;
                 Flow::Go
@@ -565,7 +605,22 @@ impl Model {
             Op::PeerReset => self.reset = true,
             Op::Answer(bytes, action) => self.answers.push_back((bytes.clone(), *action)),
             Op::CtlFails => self.ctl_fails = true,
-            Op::Ready | Op::Wake if !open => {}
+            Op::Ready | Op::Wake | Op::WriterWrite(_) | Op::WriterClose if !open => {}
+            // No writer before `opened`; after, its bytes go after all the
+            // output so far, and its close waits for them as a `Close` does
+            // (not replacing a pending action), then output is handled as
+            // after a callback.
+            Op::WriterWrite(_) | Op::WriterClose if !self.opened => {}
+            Op::WriterWrite(bytes) => {
+                self.pending.extend(bytes);
+                self.produced();
+            }
+            Op::WriterClose => {
+                if self.action == Action::None {
+                    self.action = Action::Close;
+                }
+                self.produced();
+            }
             // A wake before `opened` is dropped; after, it is `data` with no
             // input whose output is added and whose action does not replace
             // a pending one (evio replaces both: its weakness 7).
@@ -870,7 +925,7 @@ proptest! {
     #![proptest_config(Config { cases: 2000, ..Config::default() })]
 
     #[test]
-    fn ch11_dispatch_state_machine(ops in vec(op(), 1..60)) {
+    fn ch11_dispatch_state_machine(ops in vec(op_or_writer(), 1..60)) {
         run(&ops, Rule::Right, Writes::Deferred)?;
         run(&ops, Rule::Right, Writes::Eager)?;
     }

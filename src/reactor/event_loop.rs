@@ -42,6 +42,9 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// What all loops of a server share, made by `Server::run` (`mod.rs`).
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own sockets, `own[loop][address]`;
+    /// empty for loop 0 (its are `listeners`) and under the other strategies.
+    own: Vec<Vec<Option<Listener>>>,
     /// The bound addresses, for a datagram's `local_addr` (no
     /// `getsockname` per datagram).
     addrs: Vec<Addr>,
@@ -75,6 +78,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             listeners,
+            own: Vec::new(),
             addrs,
             balancer: Balancer::new(config.balance, notes.len()),
             notes,
@@ -86,6 +90,11 @@ impl Shared {
             limits: config.limits.clone(),
             panics: config.panics,
         }
+    }
+
+    /// Gives each loop its own listeners (`Accept::ReusePort`).
+    pub(crate) fn with_own(self, own: Vec<Vec<Option<Listener>>>) -> Shared {
+        Shared { own, ..self }
     }
 }
 
@@ -275,7 +284,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// A ready fd: a listener if no connection has it, else dispatch.
     pub(crate) fn ready(&mut self, fd: RawFd) -> Flow {
         let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
-            return match self.shared.listeners.iter().position(|l| l.fd() == fd) {
+            let listeners = 0..self.shared.listeners.len();
+            return match listeners
+                .into_iter()
+                .position(|li| self.listener(li).fd() == fd)
+            {
                 Some(i) => self.accept(i),
                 None => Flow::Go,
             };
@@ -413,23 +426,33 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
 
     // ANCHOR: accept
+    // ANCHOR: who_accepts
     /// The listener `li` is readable (evio's `loopAccept`). Decision: *who
     /// accepts*, made at `Server::bind` (which loops watch the listeners)
     /// and here.
     fn accept(&mut self, li: usize) -> Flow {
-        if let Listener::Udp(_) = self.shared.listeners[li] {
+        let listener = self.listener(li);
+        if let Listener::Udp(_) = listener {
             return self.udp_read(li);
         }
         match self.shared.accept {
             Accept::EveryLoop => self.accept_if_allowed(li),
             Accept::HandOff => self.accept_and_hand_off(li),
-            // The kernel chose this loop: take it, whatever the rule.
-            Accept::Exclusive => match self.accept_one(li) {
+            // A unix socket has no SO_REUSEPORT: loop 0 alone watches it,
+            // and hands out what it accepts.
+            Accept::ReusePort if matches!(listener, Listener::Unix(..)) => {
+                self.accept_and_hand_off(li)
+            }
+            // The kernel chose this loop (it woke only this one, or hashed
+            // the connection to this loop's socket): take it, whatever the
+            // rule.
+            Accept::Exclusive | Accept::ReusePort => match self.accept_one(li) {
                 Ok(sock) => self.take(S::from(sock), li),
                 Err(flow) => flow,
             },
         }
     }
+    // ANCHOR_END: who_accepts
 
     /// evio's way: every loop is woken, and each asks the rule whether it
     /// may take the connection.
@@ -476,12 +499,21 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
     // ANCHOR_END: hand_off
 
+    /// The listener of address `li` as this loop sees it: its own socket
+    /// under `Accept::ReusePort`, else the one every loop shares.
+    fn listener(&self, li: usize) -> &'s Listener {
+        let shared = self.shared;
+        let own = shared.own.get(self.idx).and_then(|own| own.get(li));
+        own.and_then(Option::as_ref)
+            .unwrap_or(&shared.listeners[li])
+    }
+
     /// One `accept4`: the socket, or what the loop does about the error.
     /// Past `Limits::max_connections` the socket is closed at once: the
     /// client sees its connection end rather than wait (chapter 15).
     fn accept_one(&mut self, li: usize) -> Result<Sock, Flow> {
         let shared = self.shared;
-        let listener = &shared.listeners[li];
+        let listener = self.listener(li);
         let sock = listener
             .accept_nonblocking()
             .map_err(|e| match e.raw_os_error() {
@@ -553,7 +585,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// no fd to shed with: this loop stops watching the listener for
     /// `ACCEPT_PAUSE` and tries again after, instead of spinning.
     fn shed(&mut self, li: usize) {
-        let listener = &self.shared.listeners[li];
+        let listener = self.listener(li);
         let shed = self.spare.take().is_some() && listener.accept_nonblocking().is_ok();
         self.spare = open_spare();
         if shed && self.spare.is_some() {
@@ -574,7 +606,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             return;
         };
         for li in paused {
-            let fd = self.shared.listeners[li].fd();
+            let fd = self.listener(li).fd();
             let _ = match self.shared.accept {
                 Accept::Exclusive => self.poll.add_exclusive(fd, Interest::READ),
                 _ => self.poll.add(fd, Interest::READ),
@@ -613,7 +645,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// A datagram arrived (evio's `loopUDPRead`): read it, and hand it to
     /// `shared::datagram`, which calls `data` and sends the reply.
     fn udp_read(&mut self, li: usize) -> Flow {
-        let Listener::Udp(socket) = &self.shared.listeners[li] else {
+        let Listener::Udp(socket) = self.listener(li) else {
             return Flow::Go;
         };
         let (n, remote) = match socket.recv_from(&mut self.buf) {

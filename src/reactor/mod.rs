@@ -30,8 +30,8 @@ mod stats;
 use std::io;
 use std::sync::Arc;
 
-use crate::addr::ListenAddr;
-use crate::api::{Accept, Action, Backend, Config, ServerInfo};
+use crate::addr::{ListenAddr, Network, Target};
+use crate::api::{Accept, Action, Addr, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
@@ -43,6 +43,9 @@ use note::Note;
 /// A bound server, ready to run.
 pub struct Server {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own socket for each address,
+    /// `own[loop][address]` (none for loop 0, whose are `listeners`).
+    own: Vec<Vec<Option<Listener>>>,
     /// One poller per loop, of the backend the config chose at run time.
     polls: Vec<AnyPoll>,
     notes: Vec<Arc<NoteQueue<Note>>>,
@@ -81,32 +84,87 @@ fn poll_choice(backend: Backend) -> io::Result<Choice> {
     }
 }
 
+// ANCHOR: bind_again
+/// `Accept::ReusePort`: one more socket for each address, bound with
+/// `SO_REUSEPORT` to the address and port the first one got (so port 0
+/// means the same port for every loop), or `None` for a unix socket.
+fn bind_again(addrs: &[ListenAddr], bound: &[Addr]) -> io::Result<Vec<Option<Listener>>> {
+    let again = |(a, b): (&ListenAddr, &Addr)| -> io::Result<Option<Listener>> {
+        let Some(sa) = b.socket_addr() else {
+            return Ok(None);
+        };
+        let target = Target::Inet {
+            host: sa.ip().to_string(),
+            port: sa.port(),
+        };
+        let l = Listener::bind(&ListenAddr {
+            target,
+            ..a.clone()
+        })?;
+        l.set_nonblocking()?;
+        Ok(Some(l))
+    };
+    addrs.iter().zip(bound).map(again).collect()
+}
+// ANCHOR_END: bind_again
+
 impl Server {
     // ANCHOR: bind
     /// Binds every parsed address (`evio::Server::bind` parsed them all
     /// first) and makes the loops' pollers. All that can fail at start
     /// fails here, before any callback runs.
     pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
-        let (listeners, addrs) = Listener::bind_all(addrs)?;
+        let num_loops = config.num_loops();
+        // ReusePort: the first socket of an address needs SO_REUSEPORT too,
+        // or the others cannot join it. With one loop there are no others,
+        // and the port stays closed to other processes, as without it.
+        let share = config.accept == Accept::ReusePort && num_loops > 1;
+        let addrs: Vec<ListenAddr> = addrs
+            .iter()
+            .map(|a| ListenAddr {
+                reuse_port: a.reuse_port || share && a.network != Network::Unix,
+                ..a.clone()
+            })
+            .collect();
+        let (listeners, bound) = Listener::bind_all(&addrs)?;
         for l in &listeners {
             l.set_nonblocking()?;
         }
-        let num_loops = config.num_loops();
+        // ReusePort: loops 1.. bind their own sockets to what loop 0's got.
+        let own = (0..num_loops)
+            .map(|idx| {
+                if share && idx > 0 {
+                    bind_again(&addrs, &bound)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let mut polls = Vec::with_capacity(num_loops);
         let mut notes = Vec::with_capacity(num_loops);
-        for idx in 0..num_loops {
+        // `own` has a (maybe empty) list for every loop.
+        for (idx, own) in own.iter().enumerate() {
             // epoll or kqueue, as the config says (chapter 10).
             let mut poll = AnyPoll::open(poll_choice(config.backend)?)?;
             // Decision: *who accepts*. evio's rule: every loop watches every
             // listener, and `balance::may_accept` picks among the woken.
             // Hand-off: loop 0 watches them, and hands connections out.
             // Exclusive: every loop watches them, and the kernel wakes one.
-            for l in &listeners {
+            // ReusePort: each loop watches its own sockets, loop 0 the
+            // first ones and any unix socket (which cannot be shared).
+            for (li, l) in listeners.iter().enumerate() {
                 match config.accept {
                     Accept::EveryLoop => poll.add(l.fd(), Interest::READ)?,
-                    Accept::HandOff if idx == 0 => poll.add(l.fd(), Interest::READ)?,
+                    Accept::HandOff | Accept::ReusePort if idx == 0 => {
+                        poll.add(l.fd(), Interest::READ)?
+                    }
                     Accept::HandOff => {}
                     Accept::Exclusive => poll.add_exclusive(l.fd(), Interest::READ)?,
+                    Accept::ReusePort => {
+                        if let Some(mine) = own.get(li).and_then(Option::as_ref) {
+                            poll.add(mine.fd(), Interest::READ)?
+                        }
+                    }
                 }
             }
             // Decision: *when to signal*: on every note (evio), or coalesced.
@@ -116,11 +174,15 @@ impl Server {
         }
         Ok(Server {
             listeners,
+            own,
             polls,
             notes,
             config,
             counters: (0..num_loops).map(|_| Counters::default()).collect(),
-            info: ServerInfo { addrs, num_loops },
+            info: ServerInfo {
+                addrs: bound,
+                num_loops,
+            },
         })
     }
     // ANCHOR_END: bind
@@ -157,7 +219,8 @@ impl Server {
             notes,
             counters,
             &self.config,
-        );
+        )
+        .with_own(self.own);
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let items = self.polls.into_iter().zip(self.notes).collect();
         let run = |idx, (poll, notes), _: &Report| {

@@ -88,6 +88,23 @@ pub fn backends() -> Vec<Setup> {
 }
 // ANCHOR_END: backends
 
+/// [`backends()`], plus the reactor on epoll with chapter 13's
+/// `Accept::ReusePort` (a socket per loop, spread by the kernel's hash):
+/// for the suites where who accepts matters (chapters 5 and 6, and
+/// chapter 8's UDP), so that the rest of `cargo test` does not grow.
+/// Only on epoll: Linux spreads by hash, macOS and the BSDs do not.
+pub fn accept_setups() -> Vec<Setup> {
+    let mut all = backends();
+    if evio::poll::HAS_EPOLL {
+        all.push(Setup {
+            backend: Backend::Epoll,
+            accept: Accept::ReusePort,
+            writes: Writes::default(),
+        });
+    }
+    all
+}
+
 /// A config for `setup` with `loops` loops and the `balance` rule.
 pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Config {
     let setup = setup.into();
