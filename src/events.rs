@@ -8,7 +8,8 @@
 //! `interface{}`, and the settings are in [`Config`](crate::Config).
 
 use std::io;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::api::{Action, Options, ServerInfo, Stream};
 use crate::conn::Conn;
@@ -69,10 +70,31 @@ pub trait Events: Sync {
 
     /// `accept` failed with an error other than "try again". evio stops the
     /// server here; we report it and go on (chapter 6). The default prints
-    /// it to standard error.
+    /// it to standard error, at most once a second with a count of the
+    /// others: out of fds, a loop may fail thousands of times a second
+    /// (chapter 15).
     fn accept_error(&self, err: &io::Error) -> Action {
-        eprintln!("evio: accept failed: {err}");
+        report_now_and_then(err);
         Action::None
     }
 }
 // ANCHOR_END: events
+
+// ANCHOR: report_now_and_then
+/// Prints an accept error unless one was printed less than a second ago;
+/// those are counted, and the count goes out with the next one printed.
+fn report_now_and_then(err: &io::Error) {
+    static LAST: Mutex<(Option<Instant>, u64)> = Mutex::new((None, 0));
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let (printed, held) = &mut *last;
+    if printed.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        *held += 1;
+        return;
+    }
+    match std::mem::take(held) {
+        0 => eprintln!("evio: accept failed: {err}"),
+        n => eprintln!("evio: accept failed: {err} (and {n} more since the last report)"),
+    }
+    *printed = Some(Instant::now());
+}
+// ANCHOR_END: report_now_and_then

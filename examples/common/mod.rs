@@ -11,7 +11,9 @@
 use std::process::exit;
 use std::time::Duration;
 
-use evio::{Accept, Addr, Backend, Config, Events, LoadBalance, Server, Wakeups, Writes};
+use evio::{
+    Accept, Addr, Backend, Config, Events, Limits, LoadBalance, Panics, Server, Wakeups, Writes,
+};
 
 // ANCHOR: server_flags
 /// The flags every server example takes. Each default is written once, here,
@@ -57,8 +59,33 @@ pub struct ServerFlags {
     /// Print every dispatch step of the reactor to stderr (slow)
     #[arg(long)]
     pub trace: bool,
+    /// Close a connection idle this long (chapter 15; 0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = secs_of(Limits::default().idle_timeout))]
+    pub idle_timeout: u64,
+    /// Stop reading a peer with this much output pending (chapter 15)
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().output_limit)]
+    pub output_limit: usize,
+    /// Close a peer over its output limit this long (chapter 15; 0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = secs_of(Limits::default().output_timeout))]
+    pub output_timeout: u64,
+    /// The most connections at once; more are closed at once (chapter 15)
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// A panic in a callback: isolate (close that connection) or fail-fast (evio's)
+    #[arg(long, default_value = "isolate")]
+    pub panics: Panics,
 }
 // ANCHOR_END: server_flags
+
+/// A timeout flag: seconds, 0 for none.
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
+}
+
+/// A timeout's flag value: the library's default is written once, there.
+fn secs_of(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(0, |d| d.as_secs())
+}
 
 impl ServerFlags {
     /// The [`Config`] the flags ask for.
@@ -75,6 +102,13 @@ impl ServerFlags {
             writes: self.writes,
             wakeups: self.wakeups,
             trace: self.trace,
+            limits: Limits {
+                idle_timeout: secs(self.idle_timeout),
+                output_limit: self.output_limit,
+                output_timeout: secs(self.output_timeout),
+                max_connections: self.max_connections,
+            },
+            panics: self.panics,
             // New settings keep their defaults (`Config` asks for this).
             ..Config::default()
         }

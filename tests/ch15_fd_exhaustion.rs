@@ -1,0 +1,110 @@
+//! Chapter 15, "What a server owes its clients": running out of file
+//! descriptors. The echo example runs as a child process whose
+//! `RLIMIT_NOFILE` is set low (the test runner's own limit is untouched),
+//! with two loops, under every accept strategy, while more clients connect
+//! than it has fds for. It must not spin, must not print a line per failed
+//! accept, and must serve new clients again once the others leave.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{example_bin, parse_ready, read_line, within, Killed};
+
+/// The fds the echo example may have: about a dozen go to its loops and
+/// standard streams, the rest to connections.
+const FD_LIMIT: u64 = 40;
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn echo_with_few_fds(accept: &str) -> (Killed, u16) {
+    let mut cmd = Command::new(example_bin("echo"));
+    cmd.args(["--port", "0", "--loops", "2", "--accept", accept])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only `setrlimit`, which is
+    // async-signal-safe, runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: FD_LIMIT,
+                rlim_max: FD_LIMIT,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &lim) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn echo");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let (port, _) = parse_ready("echo", &line);
+    (Killed(child), port)
+}
+
+#[test]
+fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
+    within(120, || {
+        for accept in ["hand-off", "every-loop", "exclusive", "reuseport"] {
+            let (mut server, port) = echo_with_few_fds(accept);
+            let pid = server.0.id();
+            // Twice as many clients as the server has fds. Some are shed
+            // (closed at once), the rest wait in the listen queue.
+            let clients: Vec<TcpStream> = (0..2 * FD_LIMIT)
+                .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+                .collect();
+            std::thread::sleep(Duration::from_millis(300));
+            let before = cpu_ticks(pid);
+            std::thread::sleep(Duration::from_secs(1));
+            let spent = cpu_ticks(pid) - before;
+            // A spinning loop takes most of the 100 ticks of a second.
+            assert!(
+                spent <= 20,
+                "{accept}: {spent} ticks in 1 s while out of fds"
+            );
+            drop(clients);
+            // The fds come back: a new client is served.
+            let mut c = None;
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                if s.write_all(b"back\n").is_ok() && s.read(&mut [0u8; 0]).is_ok() {
+                    c = Some(s);
+                    break;
+                }
+            }
+            let mut c = c.unwrap_or_else(|| panic!("{accept}: no client served after"));
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(read_line(&mut c), "back\n", "{accept}");
+            let _ = server.0.kill();
+            let mut err = String::new();
+            server
+                .0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            // One report a second at most, each counting the others.
+            let lines = err.lines().filter(|l| l.contains("accept failed")).count();
+            assert!(
+                lines <= 10,
+                "{accept}: {lines} lines of accept errors:\n{err}"
+            );
+        }
+    });
+}
