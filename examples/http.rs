@@ -14,6 +14,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use evio::{Action, Conn, Events, InputStream};
 use protocols::http;
 
@@ -27,6 +29,10 @@ pub struct Http {
     /// `--noparse`: answer once per read that holds a blank line, without
     /// parsing (evio's benchmark shortcut; wrong for pipelined requests).
     pub noparse: bool,
+    /// How long a client may take to send a whole request once it has
+    /// begun one (chapter 15): a slowloris client, one header byte every
+    /// few seconds, is never idle, but it meets this deadline.
+    pub request_timeout: Option<Duration>,
 }
 
 /// Each connection's state: the unparsed end of what it sent.
@@ -73,6 +79,16 @@ impl Events for Http {
             }
         }
         client.input.end(input, used);
+        // A request begun and not finished has until a deadline, from when
+        // it began; none pending, no deadline. (A clock read only when a
+        // read ends in the middle of a new request.)
+        let begun = client.input.pending() > 0;
+        let new_request = used > 0 || c.deadline().is_none();
+        match (begun, self.request_timeout) {
+            (true, Some(t)) if new_request => c.set_deadline(Some(Instant::now() + t)),
+            (false, _) => c.set_deadline(None),
+            _ => {}
+        }
         action
     }
 }
@@ -123,6 +139,9 @@ struct Flags {
     /// Do not parse requests: one response per read (benchmarks only)
     #[arg(long)]
     noparse: bool,
+    /// Close a client that takes longer to send a whole request (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    request_timeout: u64,
     #[command(flatten)]
     server: common::ServerFlags,
 }
@@ -137,6 +156,8 @@ fn main() {
     let server = Http {
         body,
         noparse: flags.noparse,
+        request_timeout: (flags.request_timeout > 0)
+            .then(|| Duration::from_secs(flags.request_timeout)),
     };
     common::serve("http", flags.port, &flags.server, &server);
 }

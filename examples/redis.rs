@@ -16,7 +16,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use evio::{Action, Conn, Events, InputStream};
@@ -45,6 +45,12 @@ impl Entry {
 pub struct Redis {
     keys: Mutex<HashMap<Vec<u8>, Entry>>,
 }
+
+/// The most a client may send of one command before it is whole: past it,
+/// the connection gets an error and is closed (chapter 15). Redis itself
+/// takes bulk strings up to 512 MB; a server that holds that much per
+/// connection is one that a few hundred slow clients can exhaust.
+pub const MAX_INPUT: usize = 16 * 1024 * 1024;
 
 /// Each connection's state: its unparsed input, and the parser's place.
 #[derive(Default)]
@@ -80,6 +86,10 @@ impl Events for Redis {
             }
         }
         client.input.end(input, used);
+        if client.input.pending() > MAX_INPUT {
+            resp::append_error(out, "ERR Protocol error: command too large");
+            return Action::Close;
+        }
         action
     }
 }
@@ -98,6 +108,14 @@ fn upper(name: &[u8], buf: &mut [u8; 16]) -> usize {
 }
 
 impl Redis {
+    /// The keys, locked. A command that panicked while holding the lock
+    /// poisoned it; its connection was closed (chapter 15), and the map,
+    /// which no command leaves half-changed in a way that breaks it, goes on
+    /// serving the others.
+    fn keys(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     // ANCHOR: execute
     /// Runs one command, appending its reply to `out`.
     fn execute(&self, cmd: &resp::Command, out: &mut Vec<u8>) -> Action {
@@ -107,14 +125,14 @@ impl Redis {
         match (&name[..n], argc) {
             (b"PING", 1) => resp::append_simple(out, "PONG"),
             (b"PING", 2) | (b"ECHO", 2) => resp::append_bulk(out, cmd.arg(1)),
-            (b"GET", 2) => match self.keys.lock().unwrap().get(cmd.arg(1)) {
+            (b"GET", 2) => match self.keys().get(cmd.arg(1)) {
                 Some(e) if !e.expired() => resp::append_bulk(out, &e.value),
                 _ => resp::append_null(out),
             },
             (b"SET", 3..) => self.set(cmd, out),
             (b"DEL", 2..) | (b"EXISTS", 2..) => {
                 let delete = name.starts_with(b"DEL");
-                let mut keys = self.keys.lock().unwrap();
+                let mut keys = self.keys();
                 let mut count = 0;
                 for key in cmd.args().skip(1) {
                     let live = keys.get(key).is_some_and(|e| !e.expired());
@@ -127,7 +145,7 @@ impl Redis {
             }
             (b"INCR", 2) => self.incr(cmd.arg(1), out),
             (b"KEYS", 2) => {
-                let keys = self.keys.lock().unwrap();
+                let keys = self.keys();
                 let found: Vec<&[u8]> = keys
                     .iter()
                     .filter(|(k, e)| !e.expired() && glob_match(cmd.arg(1), k))
@@ -139,12 +157,12 @@ impl Redis {
                 }
             }
             (b"DBSIZE", 1) => {
-                let keys = self.keys.lock().unwrap();
+                let keys = self.keys();
                 let live = keys.values().filter(|e| !e.expired()).count();
                 resp::append_int(out, live as i64);
             }
             (b"FLUSHDB" | b"FLUSHALL", 1 | 2) => {
-                self.keys.lock().unwrap().clear();
+                self.keys().clear();
                 resp::append_simple(out, "OK");
             }
             (b"QUIT", _) => {
@@ -206,7 +224,7 @@ impl Redis {
                 None => return resp::append_error(out, "ERR invalid expire time in 'set' command"),
             },
         };
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.keys();
         let exists = keys.get(key).is_some_and(|e| !e.expired());
         if (nx && exists) || (xx && !exists) {
             return resp::append_null(out);
@@ -232,7 +250,7 @@ impl Redis {
     /// `INCR key`: the value must be a decimal i64; a missing key is 0.
     /// The key keeps its deadline, as in Redis.
     fn incr(&self, key: &[u8], out: &mut Vec<u8>) {
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.keys();
         let (old, expires) = match keys.get(key) {
             Some(e) if !e.expired() => (parse_i64(&e.value), e.expires),
             _ => (Some(0), None),

@@ -223,6 +223,7 @@ fn ch13_alloc_http_get_allocates_nothing_per_request() {
     let http = || http::Http {
         body: b"Hello World!\r\n".to_vec(),
         noparse: false,
+        request_timeout: Some(std::time::Duration::from_secs(30)),
     };
     for (n, how) in [(1, "one at a time"), (10, "ten pipelined")] {
         assert_eq!(allocations(http(), &[], &[http_gets(n)]), 0, "{how}");
