@@ -355,7 +355,13 @@ struct Flags {
     server: common::ServerFlags,
 }
 
+/// The redis example's output limit: a bulk loader that writes a long
+/// pipeline before it reads a reply needs its replies held until it reads
+/// (Redis itself holds them without a limit). Bounded all the same.
+const OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
+
 fn main() {
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
+    flags.server.output_limit.get_or_insert(OUTPUT_LIMIT);
     common::serve("redis", flags.port, &flags.server, &Redis::default());
 }

@@ -62,9 +62,9 @@ pub struct ServerFlags {
     /// Close a connection idle this long (chapter 15; 0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = secs_of(Limits::default().idle_timeout))]
     pub idle_timeout: u64,
-    /// Stop reading a peer with this much output pending (chapter 15)
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().output_limit)]
-    pub output_limit: usize,
+    /// Stop reading a peer with this much output pending (chapter 15) [default: 1 MiB; redis: 64 MiB]
+    #[arg(long, value_name = "BYTES")]
+    pub output_limit: Option<usize>,
     /// Close a peer over its output limit this long (chapter 15; 0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = secs_of(Limits::default().output_timeout))]
     pub output_timeout: u64,
@@ -104,7 +104,7 @@ impl ServerFlags {
             trace: self.trace,
             limits: Limits {
                 idle_timeout: secs(self.idle_timeout),
-                output_limit: self.output_limit,
+                output_limit: (self.output_limit).unwrap_or(Limits::default().output_limit),
                 output_timeout: secs(self.output_timeout),
                 max_connections: self.max_connections,
             },
