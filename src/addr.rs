@@ -7,6 +7,7 @@
 //! name and binding happen later, in `listener.rs`.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The network an address names.
@@ -184,6 +185,22 @@ fn parse_host_port(location: &str) -> Result<Target, String> {
         port,
     })
 }
+
+// ANCHOR: canonical
+/// An address as callbacks see it: an IPv4 peer of a dual-stack socket
+/// (`tcp://:PORT`) arrives as the IPv4-mapped `[::ffff:127.0.0.1]:PORT`,
+/// and is shown as the `127.0.0.1:PORT` it is, as Go (so evio) shows it.
+/// Any other address is kept whole (an IPv6 scope id included).
+pub(crate) fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        a => a,
+    }
+}
+// ANCHOR_END: canonical
 
 #[cfg(test)]
 mod tests {

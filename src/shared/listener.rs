@@ -18,7 +18,10 @@
 //! socket2, so it builds on Windows too, where unix sockets and `reuseport`
 //! are refused with a clear error.
 
-use std::io;
+use std::io::{
+    self,
+    ErrorKind::{AddrInUse, PermissionDenied},
+};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
 };
@@ -55,15 +58,16 @@ fn context(addr: impl std::fmt::Display, err: io::Error) -> io::Error {
 }
 
 /// Resolves an `Inet` target to one socket address of the network's family.
-/// An empty host means "any": `0.0.0.0`, or `[::]` for tcp6/udp6.
+/// An empty host means "any": `[::]` for tcp6/udp6, `0.0.0.0` for tcp4/udp4,
+/// and for tcp/udp `[::]` too, which [`Listener::bind`] makes dual-stack.
 fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
     let v6_only = matches!(network, Network::Tcp6 | Network::Udp6);
     let v4_only = matches!(network, Network::Tcp4 | Network::Udp4);
     if host.is_empty() {
-        let any: IpAddr = if v6_only {
-            Ipv6Addr::UNSPECIFIED.into()
-        } else {
+        let any: IpAddr = if v4_only {
             Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
         };
         return Ok(SocketAddr::new(any, port));
     }
@@ -115,6 +119,24 @@ impl Listener {
             }
         };
         let sa = resolve(addr.network, host, port)?;
+        // ANCHOR: dual_stack
+        // `tcp://:PORT` and `udp://:PORT` answer on both families, as Go's
+        // (so evio's) do: one IPv6 socket with IPV6_V6ONLY off takes IPv4
+        // peers too, as `::ffff:a.b.c.d` (ipv6(7)). Where IPv6 is missing,
+        // or cannot be dual-stack (OpenBSD refuses to turn V6ONLY off), the
+        // same address on IPv4 alone. A port in use is an error either way.
+        let any_family = matches!(addr.network, Network::Tcp | Network::Udp) && host.is_empty();
+        match Self::bind_one(addr, sa) {
+            Err(e) if any_family && !matches!(e.kind(), AddrInUse | PermissionDenied) => {
+                Self::bind_one(addr, (Ipv4Addr::UNSPECIFIED, port).into())
+            }
+            bound => bound,
+        }
+        // ANCHOR_END: dual_stack
+    }
+
+    /// Makes, sets up and binds one socket for `sa`.
+    fn bind_one(addr: &ListenAddr, sa: SocketAddr) -> io::Result<Listener> {
         let udp = addr.network.is_udp();
         let ty = if udp { Type::DGRAM } else { Type::STREAM };
         // socket2 makes the socket close-on-exec, as std does.
@@ -138,6 +160,8 @@ impl Listener {
             ));
         }
         if sa.is_ipv6() {
+            // Set either way: the system's default (Linux's
+            // net.ipv6.bindv6only, always on for OpenBSD) is not ours.
             socket.set_only_v6(matches!(addr.network, Network::Tcp6 | Network::Udp6))?;
         }
         socket.bind(&sa.into()).map_err(|e| context(sa, e))?;
