@@ -28,11 +28,11 @@ use std::net::{
 use std::time::Duration;
 
 #[cfg(unix)]
+use super::socket_file::{self, SocketFile};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
-#[cfg(unix)]
-use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Socket, Type};
 
@@ -47,9 +47,10 @@ const BACKLOG: i32 = 1024;
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Udp(UdpSocket),
-    /// The path is removed again when the listener is dropped.
+    /// The socket file is removed again when the listener is dropped, if
+    /// it is still the one this listener made (`socket_file.rs`).
     #[cfg(unix)]
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, SocketFile),
 }
 
 /// Adds the address to an error, keeping its kind.
@@ -82,22 +83,6 @@ fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
         })
 }
 
-/// evio removes a unix socket's path before binding, so that a socket file
-/// left by a crashed server does not block the bind. We only remove
-/// sockets: a typo must not delete somebody's file.
-#[cfg(unix)]
-fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{}: exists and is not a socket", path.display()),
-        )),
-        Err(_) => Ok(()),
-    }
-}
-
 impl Listener {
     // ANCHOR: bind
     /// Binds one parsed address. Errors name the address.
@@ -106,9 +91,8 @@ impl Listener {
             Target::Inet { host, port } => (host, *port),
             #[cfg(unix)]
             Target::Unix(path) => {
-                remove_stale_socket(path)?;
-                let ln = UnixListener::bind(path).map_err(|e| context(path.display(), e))?;
-                return Ok(Listener::Unix(ln, path.clone()));
+                let (ln, file) = socket_file::bind(path, addr.mode, BACKLOG)?;
+                return Ok(Listener::Unix(ln, file));
             }
             #[cfg(not(unix))]
             Target::Unix(path) => {
@@ -194,7 +178,7 @@ impl Listener {
             Listener::Tcp(l) => Addr::Tcp(l.local_addr()?),
             Listener::Udp(s) => Addr::Udp(s.local_addr()?),
             #[cfg(unix)]
-            Listener::Unix(_, path) => Addr::Unix(path.clone()),
+            Listener::Unix(_, file) => Addr::Unix(file.path().to_path_buf()),
         })
     }
 }
@@ -275,20 +259,27 @@ impl Listener {
                 };
                 UdpSocket::bind(any)?.send_to(&[], to).map(drop)
             }
+            // Through the file, if it is still ours. If another server has
+            // taken the path since, a connect would reach that server:
+            // shut the listener down instead, which makes a blocked
+            // `accept` return (Linux; elsewhere the connect is all we have).
             #[cfg(unix)]
-            Listener::Unix(_, path) => UnixStream::connect(path).map(drop),
+            Listener::Unix(_, file) if file.is_ours() || !cfg!(target_os = "linux") => {
+                UnixStream::connect(file.path()).map(drop)
+            }
+            #[cfg(unix)]
+            Listener::Unix(ln, _) => {
+                // SAFETY: shutdown(2) on a descriptor we own.
+                let done = unsafe { libc::shutdown(ln.as_raw_fd(), libc::SHUT_RDWR) };
+                if done == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }
         }
     }
     // ANCHOR_END: poke
-}
-
-#[cfg(unix)]
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 #[cfg(all(unix, not(target_vendor = "apple")))]

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `balancer.rs` | [`Balancer`]: which loop gets a connection, when one thread decides | 9, 13 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
+//! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
@@ -21,6 +22,8 @@ mod balancer;
 mod listener;
 mod loops;
 mod sock;
+#[cfg(unix)]
+mod socket_file;
 mod stats;
 mod udp;
 
