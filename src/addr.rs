@@ -7,6 +7,7 @@
 //! name and binding happen later, in `listener.rs`.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The network an address names.
@@ -63,6 +64,9 @@ pub struct ListenAddr {
     pub target: Target,
     /// `?reuseport=...`: set `SO_REUSEPORT` so several servers share the port.
     pub reuse_port: bool,
+    /// `?mode=0660`: the permissions of a unix socket's file (chapter 15);
+    /// `None` leaves them to the umask. Not an evio option.
+    pub mode: Option<u32>,
     /// The scheme ended in `-net` (`tcp-net://`): evio's way to ask for the
     /// goroutine-based fallback instead of the poller.
     pub stdlib: bool,
@@ -115,13 +119,26 @@ impl ListenAddr {
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
 
         let mut reuse_port = false;
+        let mut mode = None;
         for option in query.split('&').filter(|o| !o.is_empty()) {
             let (key, value) = option.split_once('=').unwrap_or((option, ""));
             match key {
                 "reuseport" => reuse_port = is_true(value),
+                "mode" if network != Network::Unix => {
+                    return Err(invalid(format!(
+                        "address {addr:?}: option mode is only for unix sockets"
+                    )))
+                }
+                "mode" => {
+                    mode = Some(
+                        parse_mode(value)
+                            .map_err(|why| invalid(format!("address {addr:?}: {why}")))?,
+                    )
+                }
                 _ => {
                     return Err(invalid(format!(
-                        "address {addr:?}: unknown option {key:?} (the only option is reuseport)"
+                        "address {addr:?}: unknown option {key:?} \
+                         (the options are reuseport, and mode for unix sockets)"
                     )))
                 }
             }
@@ -141,11 +158,29 @@ impl ListenAddr {
             network,
             target,
             reuse_port,
+            mode,
             stdlib,
         })
     }
     // ANCHOR_END: parse
 }
+
+// ANCHOR: mode
+/// A `mode` value: permission bits in octal, as `chmod` takes them (`660`,
+/// `0660`). Only the nine permission bits: set-user-id and friends mean
+/// nothing on a socket.
+fn parse_mode(value: &str) -> Result<u32, String> {
+    let bad = || format!("invalid mode {value:?} (expected octal permissions, such as 0660)");
+    let digits = value.strip_prefix("0o").unwrap_or(value);
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| matches!(b, b'0'..=b'7')) {
+        return Err(bad());
+    }
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(bad()),
+    }
+}
+// ANCHOR_END: mode
 
 /// Splits `host:port`, `[v6]:port`, `:port` or the empty string (any host,
 /// any port, as evio's `tcp://` test expects).
@@ -184,6 +219,22 @@ fn parse_host_port(location: &str) -> Result<Target, String> {
         port,
     })
 }
+
+// ANCHOR: canonical
+/// An address as callbacks see it: an IPv4 peer of a dual-stack socket
+/// (`tcp://:PORT`) arrives as the IPv4-mapped `[::ffff:127.0.0.1]:PORT`,
+/// and is shown as the `127.0.0.1:PORT` it is, as Go (so evio) shows it.
+/// Any other address is kept whole (an IPv6 scope id included).
+pub(crate) fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        a => a,
+    }
+}
+// ANCHOR_END: canonical
 
 #[cfg(test)]
 mod tests {
@@ -253,6 +304,16 @@ mod tests {
     }
 
     #[test]
+    fn ch15_addr_unix_mode() {
+        let mode = |a: &str| ListenAddr::parse(a).unwrap().mode;
+        assert_eq!(mode("unix:///s"), None);
+        assert_eq!(mode("unix:///s?mode=0660"), Some(0o660));
+        assert_eq!(mode("unix:///s?mode=600"), Some(0o600));
+        assert_eq!(mode("unix:///s?mode=0o777&reuseport=1"), Some(0o777));
+        assert_eq!(mode("unix:///s?mode=0"), Some(0));
+    }
+
+    #[test]
     fn ch02_addr_bad_addresses_say_what_is_wrong() {
         let cases = [
             ("tulip://howdy", "unknown scheme \"tulip\""),
@@ -260,6 +321,9 @@ mod tests {
             ("tcp://:99999", "invalid port \"99999\""),
             ("tcp://:http", "invalid port \"http\""),
             ("tcp://:0?fast=1", "unknown option \"fast\""),
+            ("tcp://:0?mode=0600", "only for unix sockets"),
+            ("unix:///s?mode=999", "invalid mode \"999\""),
+            ("unix:///s?mode=01777", "invalid mode"),
             ("unix://", "path is empty"),
         ];
         for (addr, why) in cases {

@@ -261,7 +261,7 @@ impl<C> Conn<C> {
                 a.as_pathname().map(Into::into).unwrap_or_default(),
             ));
         }
-        let ip = a.as_socket();
+        let ip = a.as_socket().map(crate::addr::canonical);
         Ok(Addr::Tcp(
             ip.ok_or_else(|| io::Error::other("not an inet address"))?,
         ))

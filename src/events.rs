@@ -39,16 +39,28 @@ pub trait Events: Sync {
     }
 
     /// A connection was closed, by either side (evio's `Closed`). `err` is the
-    /// error that closed it, if any. Not called for detached connections.
+    /// error that closed it, if any. Not called for a connection handed to
+    /// your [`Events::detached`]; called by the default one.
     fn closed(&self, _c: &mut Conn<Self::Context>, _err: Option<io::Error>) -> Action {
         Action::None
     }
 
+    // ANCHOR: detached
     /// A connection left the loop after [`Action::Detach`] (evio's
     /// `Detached`). The stream is blocking and yours; dropping it closes it.
-    fn detached(&self, _c: &mut Conn<Self::Context>, _stream: Stream) -> Action {
-        Action::None
+    ///
+    /// The default has no use for the stream: it calls [`Events::closed`]
+    /// and then closes the stream, as evio closes the connection and calls
+    /// `Closed` when `Detached` is not set. Written here, once, it holds for
+    /// every engine, which need not know whether you implemented it.
+    fn detached(&self, c: &mut Conn<Self::Context>, stream: Stream) -> Action {
+        // `closed` first, while the socket is open: it may ask for the
+        // connection's addresses, which the reactor reads through the fd.
+        let action = self.closed(c, None);
+        drop(stream);
+        action
     }
+    // ANCHOR_END: detached
 
     /// Called just before the loop writes to any socket (evio's `PreWrite`).
     fn pre_write(&self) {}

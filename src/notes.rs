@@ -25,7 +25,8 @@ use crate::sync::Mutex;
 // ANCHOR: queue
 /// A queue of notes for one loop: many producers, one consumer (the loop).
 pub struct NoteQueue<T> {
-    notes: Mutex<Vec<T>>,
+    /// `None` once the loop has ended ([`NoteQueue::close`]).
+    notes: Mutex<Option<Vec<T>>>,
     signal: Box<dyn Signal>,
     wakeups: Wakeups,
 }
@@ -39,7 +40,7 @@ impl<T> NoteQueue<T> {
     /// A queue that wakes its loop through `signal` as `wakeups` says.
     pub fn with_wakeups(signal: Box<dyn Signal>, wakeups: Wakeups) -> Self {
         NoteQueue {
-            notes: Mutex::new(Vec::new()),
+            notes: Mutex::new(Some(Vec::new())),
             signal,
             wakeups,
         }
@@ -49,9 +50,13 @@ impl<T> NoteQueue<T> {
     /// before the signal, so a loop that wakes up is sure to find the note.
     /// Whether the queue was empty is read under the same lock as the push:
     /// read apart from it, two threads could each believe the other signals.
+    /// Once the queue is closed the note is dropped at once, with no signal.
     pub fn add(&self, note: T) -> io::Result<()> {
         let was_empty = {
             let mut notes = self.notes.lock().unwrap();
+            let Some(notes) = notes.as_mut() else {
+                return Ok(()); // the loop has ended: nobody will read it
+            };
             notes.push(note);
             notes.len() == 1
         };
@@ -68,10 +73,26 @@ impl<T> NoteQueue<T> {
     /// the two buffers take turns, so a steady flow of notes allocates nothing.
     pub fn swap(&self, batch: &mut Vec<T>) {
         debug_assert!(batch.is_empty());
-        std::mem::swap(&mut *self.notes.lock().unwrap(), batch);
+        if let Some(notes) = self.notes.lock().unwrap().as_mut() {
+            std::mem::swap(notes, batch);
+        }
     }
 }
 // ANCHOR_END: queue
+
+// ANCHOR: close
+impl<T> NoteQueue<T> {
+    /// The loop has ended: drops the notes nobody will read, and every note
+    /// added from now on. [`Waker`](crate::Waker)s and
+    /// [`Writer`](crate::Writer)s outlive their server; without this, each
+    /// of their calls would grow a queue that no loop drains (evio's
+    /// `noteQueue` grows the same way after `Serve` returns).
+    pub fn close(&self) {
+        let left = self.notes.lock().unwrap().take();
+        drop(left); // outside the lock: a handed-off socket closes here
+    }
+}
+// ANCHOR_END: close
 
 // ANCHOR: broken
 /// Two wrong ways to write [`NoteQueue::add`], compiled only for the loom
@@ -96,12 +117,21 @@ impl<T> NoteQueue<T> {
         match bug {
             Bug::SignalBeforePush => {
                 self.signal.signal()?;
-                self.notes.lock().unwrap().push(note);
+                if let Some(notes) = self.notes.lock().unwrap().as_mut() {
+                    notes.push(note);
+                }
                 Ok(())
             }
             Bug::CoalesceCheckOutsideLock => {
-                let was_empty = self.notes.lock().unwrap().is_empty();
-                self.notes.lock().unwrap().push(note);
+                let was_empty = self
+                    .notes
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map_or(true, Vec::is_empty);
+                if let Some(notes) = self.notes.lock().unwrap().as_mut() {
+                    notes.push(note);
+                }
                 if was_empty {
                     self.signal.signal()?;
                 }

@@ -185,6 +185,7 @@ fn valid_address() -> impl Strategy<Value = (String, ListenAddr)> {
                 network,
                 target,
                 reuse_port,
+                mode: None,
                 stdlib,
             },
         )

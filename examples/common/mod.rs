@@ -1,8 +1,9 @@
 //! What the server examples share: the flags every server takes
 //! ([`ServerFlags`], which each example's own `clap` parser flattens in next
 //! to its `--port` and its own flags), and the start-up every server does
-//! ([`serve`]: bind, print the ready line, run). Explained in the "Run it"
-//! section of chapter 2.
+//! ([`serve`]: bind, print the ready line, run, stop cleanly on SIGINT or
+//! SIGTERM). Explained in the "Run it" section of chapter 2; the signals in
+//! chapter 15.
 //!
 //! The load client of `echo_load` and `conn_cost` is `load.rs`, next to this
 //! file; those two include it on its own (`#[path = "common/load.rs"]`), so
@@ -11,6 +12,8 @@
 use std::process::exit;
 use std::time::Duration;
 
+#[cfg(unix)]
+use evio::Stopper;
 use evio::{
     Accept, Addr, Backend, Config, Events, Limits, LoadBalance, Panics, Server, Wakeups, Writes,
 };
@@ -139,7 +142,11 @@ pub fn serve<E: Events>(name: &str, port: u16, flags: &ServerFlags, events: &E) 
         eprintln!("{name}: {e}");
         exit(1)
     };
+    #[cfg(unix)]
+    let signals = block_stop_signals();
     let server = Server::bind(flags.config(), &addrs).unwrap_or_else(|e| fail(e));
+    #[cfg(unix)]
+    stop_on_signals(name, signals, server.stopper());
     let info = server.info();
     let port = info
         .addrs
@@ -169,3 +176,53 @@ pub fn serve<E: Events>(name: &str, port: u16, flags: &ServerFlags, events: &E) 
         fail(e);
     }
 }
+
+// ANCHOR: signals
+/// Blocks SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd, Docker) in this
+/// thread, and so in every thread it starts from now on (the loops): instead
+/// of killing the process, a signal waits until `stop_on_signals`'s thread
+/// takes it. Call it before any thread starts, or that thread may be the
+/// one the kernel picks to deliver the signal to, and the process dies.
+#[cfg(unix)]
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: initialising a local signal set, then changing this thread's
+    // signal mask (pthread_sigmask(3)); no pointer outlives the call.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// A thread that waits for one of the blocked signals (sigwait(3): an
+/// ordinary thread, so it may do anything, unlike a signal handler) and
+/// stops the server through its `Stopper`: `run` returns, the listeners
+/// close, a unix socket's file is removed, and `main` returns 0. A second
+/// signal while the server stops exits at once, with 130 (128 + SIGINT).
+#[cfg(unix)]
+fn stop_on_signals(name: &str, signals: libc::sigset_t, stopper: Stopper) {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for n in 0.. {
+            let mut signal = 0;
+            // SAFETY: `signals` is an initialised set, `signal` a local.
+            if unsafe { libc::sigwait(&signals, &mut signal) } != 0 {
+                return;
+            }
+            if n > 0 {
+                exit(130);
+            }
+            let which = if signal == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            eprintln!("{name}: {which}, stopping");
+            stopper.stop();
+        }
+    });
+}
+// ANCHOR_END: signals

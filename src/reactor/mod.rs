@@ -222,17 +222,22 @@ impl Server {
         )
         .with_own(self.own);
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
+        let queues = self.notes.clone();
         let items = self.polls.into_iter().zip(self.notes).collect();
         let run = |idx, (poll, notes), _: &Report| {
             Loop::<E, AnyPoll>::new(idx, poll, notes, &shared, events).run()
         };
-        run_loops(items, run, |reports| {
+        let result = run_loops(items, run, |reports| {
             // The first loop to end ends them all (evio signals its main
             // goroutine the same way).
             let first = reports.first();
             stopper.stop();
             first.and(reports.rest())
-        })
+        });
+        // Every loop has ended, however (a panic too): the wakers and
+        // writers that outlive the server must not fill queues nobody reads.
+        queues.iter().for_each(|q| q.close());
+        result
     }
     // ANCHOR_END: run
 }

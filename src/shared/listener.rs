@@ -18,18 +18,21 @@
 //! socket2, so it builds on Windows too, where unix sockets and `reuseport`
 //! are refused with a clear error.
 
-use std::io;
+use std::io::{
+    self,
+    ErrorKind::{AddrInUse, PermissionDenied},
+};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
 };
 use std::time::Duration;
 
 #[cfg(unix)]
+use super::socket_file::{self, SocketFile};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
-#[cfg(unix)]
-use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Socket, Type};
 
@@ -44,9 +47,10 @@ const BACKLOG: i32 = 1024;
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Udp(UdpSocket),
-    /// The path is removed again when the listener is dropped.
+    /// The socket file is removed again when the listener is dropped, if
+    /// it is still the one this listener made (`socket_file.rs`).
     #[cfg(unix)]
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, SocketFile),
 }
 
 /// Adds the address to an error, keeping its kind.
@@ -55,15 +59,16 @@ fn context(addr: impl std::fmt::Display, err: io::Error) -> io::Error {
 }
 
 /// Resolves an `Inet` target to one socket address of the network's family.
-/// An empty host means "any": `0.0.0.0`, or `[::]` for tcp6/udp6.
+/// An empty host means "any": `[::]` for tcp6/udp6, `0.0.0.0` for tcp4/udp4,
+/// and for tcp/udp `[::]` too, which [`Listener::bind`] makes dual-stack.
 fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
     let v6_only = matches!(network, Network::Tcp6 | Network::Udp6);
     let v4_only = matches!(network, Network::Tcp4 | Network::Udp4);
     if host.is_empty() {
-        let any: IpAddr = if v6_only {
-            Ipv6Addr::UNSPECIFIED.into()
-        } else {
+        let any: IpAddr = if v4_only {
             Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
         };
         return Ok(SocketAddr::new(any, port));
     }
@@ -78,22 +83,6 @@ fn resolve(network: Network, host: &str, port: u16) -> io::Result<SocketAddr> {
         })
 }
 
-/// evio removes a unix socket's path before binding, so that a socket file
-/// left by a crashed server does not block the bind. We only remove
-/// sockets: a typo must not delete somebody's file.
-#[cfg(unix)]
-fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{}: exists and is not a socket", path.display()),
-        )),
-        Err(_) => Ok(()),
-    }
-}
-
 impl Listener {
     // ANCHOR: bind
     /// Binds one parsed address. Errors name the address.
@@ -102,9 +91,8 @@ impl Listener {
             Target::Inet { host, port } => (host, *port),
             #[cfg(unix)]
             Target::Unix(path) => {
-                remove_stale_socket(path)?;
-                let ln = UnixListener::bind(path).map_err(|e| context(path.display(), e))?;
-                return Ok(Listener::Unix(ln, path.clone()));
+                let (ln, file) = socket_file::bind(path, addr.mode, BACKLOG)?;
+                return Ok(Listener::Unix(ln, file));
             }
             #[cfg(not(unix))]
             Target::Unix(path) => {
@@ -115,6 +103,24 @@ impl Listener {
             }
         };
         let sa = resolve(addr.network, host, port)?;
+        // ANCHOR: dual_stack
+        // `tcp://:PORT` and `udp://:PORT` answer on both families, as Go's
+        // (so evio's) do: one IPv6 socket with IPV6_V6ONLY off takes IPv4
+        // peers too, as `::ffff:a.b.c.d` (ipv6(7)). Where IPv6 is missing,
+        // or cannot be dual-stack (OpenBSD refuses to turn V6ONLY off), the
+        // same address on IPv4 alone. A port in use is an error either way.
+        let any_family = matches!(addr.network, Network::Tcp | Network::Udp) && host.is_empty();
+        match Self::bind_one(addr, sa) {
+            Err(e) if any_family && !matches!(e.kind(), AddrInUse | PermissionDenied) => {
+                Self::bind_one(addr, (Ipv4Addr::UNSPECIFIED, port).into())
+            }
+            bound => bound,
+        }
+        // ANCHOR_END: dual_stack
+    }
+
+    /// Makes, sets up and binds one socket for `sa`.
+    fn bind_one(addr: &ListenAddr, sa: SocketAddr) -> io::Result<Listener> {
         let udp = addr.network.is_udp();
         let ty = if udp { Type::DGRAM } else { Type::STREAM };
         // socket2 makes the socket close-on-exec, as std does.
@@ -138,6 +144,8 @@ impl Listener {
             ));
         }
         if sa.is_ipv6() {
+            // Set either way: the system's default (Linux's
+            // net.ipv6.bindv6only, always on for OpenBSD) is not ours.
             socket.set_only_v6(matches!(addr.network, Network::Tcp6 | Network::Udp6))?;
         }
         socket.bind(&sa.into()).map_err(|e| context(sa, e))?;
@@ -170,7 +178,7 @@ impl Listener {
             Listener::Tcp(l) => Addr::Tcp(l.local_addr()?),
             Listener::Udp(s) => Addr::Udp(s.local_addr()?),
             #[cfg(unix)]
-            Listener::Unix(_, path) => Addr::Unix(path.clone()),
+            Listener::Unix(_, file) => Addr::Unix(file.path().to_path_buf()),
         })
     }
 }
@@ -251,20 +259,27 @@ impl Listener {
                 };
                 UdpSocket::bind(any)?.send_to(&[], to).map(drop)
             }
+            // Through the file, if it is still ours. If another server has
+            // taken the path since, a connect would reach that server:
+            // shut the listener down instead, which makes a blocked
+            // `accept` return (Linux; elsewhere the connect is all we have).
             #[cfg(unix)]
-            Listener::Unix(_, path) => UnixStream::connect(path).map(drop),
+            Listener::Unix(_, file) if file.is_ours() || !cfg!(target_os = "linux") => {
+                UnixStream::connect(file.path()).map(drop)
+            }
+            #[cfg(unix)]
+            Listener::Unix(ln, _) => {
+                // SAFETY: shutdown(2) on a descriptor we own.
+                let done = unsafe { libc::shutdown(ln.as_raw_fd(), libc::SHUT_RDWR) };
+                if done == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }
         }
     }
     // ANCHOR_END: poke
-}
-
-#[cfg(unix)]
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 #[cfg(all(unix, not(target_vendor = "apple")))]

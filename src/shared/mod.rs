@@ -13,6 +13,7 @@
 //! | `balancer.rs` | [`Balancer`]: which loop gets a connection, when one thread decides | 9, 13 |
 //! | `deadlines.rs` | idle and output timeouts, deadlines: when a connection must go | 15 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
+//! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8, 15 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
@@ -23,6 +24,8 @@ mod deadlines;
 mod listener;
 mod loops;
 mod sock;
+#[cfg(unix)]
+mod socket_file;
 mod stats;
 mod udp;
 

@@ -16,6 +16,7 @@ use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 
+use crate::addr::canonical;
 use crate::api::{Addr, Stream};
 use crate::conn::{Peer, SockFd};
 
@@ -112,7 +113,7 @@ impl Sock {
 impl Peer for Sock {
     fn local_addr(&self) -> io::Result<Addr> {
         match self {
-            Sock::Tcp(s) => s.local_addr().map(Addr::Tcp),
+            Sock::Tcp(s) => s.local_addr().map(|a| Addr::Tcp(canonical(a))),
             #[cfg(unix)]
             Sock::Unix(s) => s.local_addr().map(|a| unix_addr(&a)),
         }
@@ -120,7 +121,7 @@ impl Peer for Sock {
 
     fn peer_addr(&self) -> io::Result<Addr> {
         match self {
-            Sock::Tcp(s) => s.peer_addr().map(Addr::Tcp),
+            Sock::Tcp(s) => s.peer_addr().map(|a| Addr::Tcp(canonical(a))),
             #[cfg(unix)]
             Sock::Unix(s) => s.peer_addr().map(|a| unix_addr(&a)),
         }

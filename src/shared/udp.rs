@@ -10,6 +10,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 
+use crate::addr::canonical;
 use crate::api::{Action, Addr};
 use crate::conn::{Conn, Ends, SockFd};
 use crate::events::Events;
@@ -34,9 +35,11 @@ pub(crate) fn datagram<E: Events>(
         // "woken". evio drops empty datagrams; so do we.
         return Action::None;
     }
+    // The sender as callbacks see it (IPv4, not IPv4-mapped); the reply
+    // goes to `from` as it came, in the socket's own family.
     let ends = Ends::Known {
         local: Some(Addr::Udp(local.unwrap_or(from))),
-        remote: Some(Addr::Udp(from)),
+        remote: Some(Addr::Udp(canonical(from))),
     };
     // Id 0 and no waker: a datagram is not a connection anyone can wake.
     let mut conn: Conn<E::Context> = Conn::new(fd, 0, li, ends, None);

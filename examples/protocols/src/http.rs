@@ -11,7 +11,8 @@
 //! allocating: the [`Request`] borrows the slice. It follows RFC 9112
 //! ("HTTP/1.1", <https://www.rfc-editor.org/rfc/rfc9112>) where it matters
 //! for a server: tokens are checked, a header name must touch its colon,
-//! an HTTP/1.1 request needs a `Host`, `Content-Length` must be one plain
+//! an HTTP/1.1 request needs a `Host`, no request may have two or an
+//! invalid one (chapter 15), `Content-Length` must be one plain
 //! number, and a body sent with `Transfer-Encoding` is refused (`501`)
 //! rather than misread. Bad input is a [`Error`] with a real status code.
 
@@ -195,6 +196,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request<'_>>, Error> {
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             return Err(Error::NotImplemented);
         } else if name.eq_ignore_ascii_case(b"host") {
+            // RFC 9112, section 3.2: 400 for "more than one Host header
+            // field line or a Host header field with an invalid field value".
+            if host {
+                return Err(Error::BadRequest("more than one host header\n"));
+            }
+            if !valid_host(value) {
+                return Err(Error::BadRequest("invalid host header\n"));
+            }
             host = true;
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|&b| b == b',').map(trim) {
@@ -322,6 +331,49 @@ fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     Some((name, value))
 }
+
+// ANCHOR: valid_host
+/// A `Host` value: `uri-host [ ":" port ]` (RFC 9110, section 7.2, with
+/// RFC 3986's grammar): a name or IPv4 address of unreserved characters,
+/// `%XX` escapes and sub-delimiters, or an IPv6 address in brackets; then
+/// digits after a colon. Empty is allowed (a target with no authority).
+fn valid_host(v: &[u8]) -> bool {
+    let unreserved_or_sub = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b);
+    let (host, port) = if let Some(rest) = v.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..end];
+        if literal.is_empty() || !literal.iter().all(|&b| unreserved_or_sub(b) || b == b':') {
+            return false;
+        }
+        (&b""[..], &rest[end + 1..])
+    } else {
+        let colon = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+        (&v[..colon], &v[colon..])
+    };
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    // Every `%` starts an escape of two hex digits.
+    let mut i = 0;
+    while i < host.len() {
+        match host[i] {
+            b'%' if host.len() > i + 2
+                && host[i + 1].is_ascii_hexdigit()
+                && host[i + 2].is_ascii_hexdigit() =>
+            {
+                i += 3
+            }
+            b if unreserved_or_sub(b) => i += 1,
+            _ => return false,
+        }
+    }
+    port_ok
+}
+// ANCHOR_END: valid_host
 
 /// A `Content-Length` value: digits only, at most 18 of them (so that it
 /// cannot overflow), a single number (RFC 9110, section 8.6).
@@ -541,6 +593,53 @@ mod tests {
         huge.resize(MAX_HEAD, b'a');
         assert_eq!(bad(&huge), Error::HeadTooLarge);
         assert_eq!(one(&huge[..MAX_HEAD - 1]), Ok(None), "one byte short: wait");
+    }
+
+    #[test]
+    fn ch15_http_one_valid_host_or_400() {
+        let status = |s: &[u8]| match one(s) {
+            Ok(Some(_)) => "200",
+            Ok(None) => "more",
+            Err(e) => e.status(),
+        };
+        // RFC 9112, section 3.2: a second Host line, or an invalid value.
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: []\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a%2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n",
+        ] {
+            assert_eq!(
+                status(bad),
+                "400 Bad Request",
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for good in [
+            &b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: my_host-1.local\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a%41\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+        ] {
+            assert_eq!(status(good), "200", "{}", String::from_utf8_lossy(good));
+        }
     }
 
     #[test]
