@@ -273,6 +273,9 @@ pub struct LoopStats {
     pub bytes_in: u64,
     /// Bytes written to connections.
     pub bytes_out: u64,
+    /// Connections closed as soon as accepted, past `Limits::max_connections`
+    /// (chapter 15).
+    pub rejected: u64,
 }
 // ANCHOR_END: loop_stats
 
@@ -292,6 +295,7 @@ impl LoopStats {
                 interest_changes: a.interest_changes + b.interest_changes,
                 bytes_in: a.bytes_in + b.bytes_in,
                 bytes_out: a.bytes_out + b.bytes_out,
+                rejected: a.rejected + b.rejected,
             })
     }
 }
@@ -301,7 +305,7 @@ impl std::fmt::Display for LoopStats {
         write!(
             f,
             "waits {} notes {} accepts {} refusals {} reads {} writes {} would-block {} \
-             interest {} in {} B out {} B",
+             interest {} in {} B out {} B rejected {}",
             self.waits,
             self.notes,
             self.accepts,
@@ -311,7 +315,8 @@ impl std::fmt::Display for LoopStats {
             self.would_blocks,
             self.interest_changes,
             self.bytes_in,
-            self.bytes_out
+            self.bytes_out,
+            self.rejected
         )
     }
 }

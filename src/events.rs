@@ -45,8 +45,11 @@ pub trait Events: Sync {
 
     /// A connection left the loop after [`Action::Detach`] (evio's
     /// `Detached`). The stream is blocking and yours; dropping it closes it.
-    fn detached(&self, _c: &mut Conn<Self::Context>, _stream: Stream) -> Action {
-        Action::None
+    /// The default drops it and calls [`Events::closed`], as evio does when
+    /// `Detached` is not set.
+    fn detached(&self, c: &mut Conn<Self::Context>, stream: Stream) -> Action {
+        drop(stream);
+        self.closed(c, None)
     }
 
     /// Called just before the loop writes to any socket (evio's `PreWrite`).

@@ -55,6 +55,9 @@ impl Counters {
             interest_changes: get(Count::InterestChanges),
             bytes_in: get(Count::BytesIn),
             bytes_out: get(Count::BytesOut),
+            // Not a loop's count: the thread variant's accept threads count
+            // it beside (`src/threads/mod.rs`).
+            ..LoopStats::default()
         }
     }
 }
