@@ -470,7 +470,13 @@ impl<'s, E: Events> Loop<'s, E> {
                 continue; // stale: the slot has an earlier entry
             }
             slot.due = None;
-            let idle = limits.idle_timeout.map(|t| (slot.pending().1 + t, t));
+            let (pending, active) = slot.pending();
+            // Drained below the limit since (its writer reports only the
+            // level the loop asked for): not over any more.
+            if pending <= limits.output_limit {
+                slot.over_since = None;
+            }
+            let idle = limits.idle_timeout.map(|t| (active + t, t));
             let output = (slot.over_since.zip(limits.output_timeout)).map(|(s, t)| (s + t, t));
             let why = match (idle, output) {
                 (_, Some((at, t))) if at <= self.now => format!(
