@@ -112,9 +112,10 @@ fn ch09_no_thread_or_fd_left_after_close_detach_and_shutdown() {
         // loop 0 ticks with no thread of its own.
         let serving = threads0 + 1 + LOOPS + addrs.len();
         threads_become(serving, "serving, no connection");
-        // Three listeners, and each loop's... nothing: channels are not fds.
+        // Three listeners, the accept threads' stop bell (an eventfd,
+        // chapter 15), and each loop's... nothing: channels are not fds.
         let fds_serving = fds();
-        assert_eq!(fds_serving, fds0 + 3, "one fd per listener");
+        assert_eq!(fds_serving, fds0 + 3 + 1, "one fd per listener, one bell");
 
         // Ten connections: one reader thread each.
         let mut clients: Vec<Client> = (0..10)
@@ -160,8 +161,9 @@ fn ch09_no_thread_or_fd_left_after_close_detach_and_shutdown() {
             common::join_within(t, 10);
         }
         threads_become(serving + 7, "three connections gone");
-        // Our 7 clients' ends and the server's 7: 2 fds each.
-        fds_become(fds_serving + 14, "three connections gone");
+        // Our 7 clients' ends, the server's 7 and their readers' bells: 3
+        // fds each.
+        fds_become(fds_serving + 21, "three connections gone");
 
         // A reader blocked in `read` for each of the 7 connections left:
         // stopping must shut them out, and join every thread.

@@ -1,7 +1,7 @@
 //! What only the thread-based variant does, or does differently: how it is
 //! chosen, balancing that is exact even when connections arrive all at
-//! once, a `Detach` asked for by a wake while the reader is blocked in
-//! `read`, and the examples' `--stdlib` flag.
+//! once, and the examples' `--stdlib` flag. (A `Detach` asked for by a
+//! wake while the reader waits for its socket: `ch15_threads.rs`.)
 //!
 //! Chapter 9, "The thread-based variant", explains each. Everything the two
 //! implementations share (serve, tick, shutdown, detach, wake, balancing,
@@ -12,13 +12,11 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::io::Write;
+use std::sync::Arc;
 
-use common::{config, loop_index, read_line, start, wait_until, within, Client, TempDir};
-use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Options, Server, Stream, Waker};
+use common::{config, loop_index, read_line, start, within, Client, TempDir};
+use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Options, Server};
 
 /// Greets each connection with the index of its loop.
 #[derive(Default)]
@@ -144,99 +142,6 @@ fn ch09_random_is_random_not_round_robin() {
         let in_turns = seq.windows(2).all(|w| w[1] == (w[0] + 1) % 3);
         assert!(!in_turns, "{seq:?}");
         server.stop(10).unwrap();
-    });
-}
-
-/// Keeps the waker of the connection; a wake detaches it. Records the input
-/// `data` got, and echoes it.
-#[derive(Default)]
-struct WakeDetach {
-    waker: Mutex<Option<Waker>>,
-    inputs: Mutex<Vec<Vec<u8>>>,
-    detached: Mutex<Option<JoinHandle<Vec<u8>>>>,
-    closed: AtomicUsize,
-}
-
-impl Events for WakeDetach {
-    type Context = ();
-
-    fn opened(&self, c: &mut Conn<()>, out: &mut Vec<u8>) -> (Options, Action) {
-        *self.waker.lock().unwrap() = Some(c.waker());
-        out.extend_from_slice(b"hello\n");
-        (Options::default(), Action::None)
-    }
-
-    fn data(&self, _c: &mut Conn<()>, input: &[u8], out: &mut Vec<u8>) -> Action {
-        if input.is_empty() {
-            return Action::Detach;
-        }
-        self.inputs.lock().unwrap().push(input.to_vec());
-        out.extend_from_slice(input);
-        Action::None
-    }
-
-    fn detached(&self, c: &mut Conn<()>, mut stream: Stream) -> Action {
-        // The addresses are still there after the hand-over.
-        assert!(c.local_addr().is_ok() && c.remote_addr().is_ok());
-        let t = std::thread::spawn(move || {
-            let mut line = Vec::new();
-            let mut byte = [0u8];
-            while line.last() != Some(&b'\n') {
-                stream.read_exact(&mut byte).expect("detached read");
-                line.push(byte[0]);
-            }
-            stream.write_all(b"bye\n").unwrap();
-            line
-        });
-        *self.detached.lock().unwrap() = Some(t);
-        Action::None
-    }
-
-    fn closed(&self, _c: &mut Conn<()>, _err: Option<io::Error>) -> Action {
-        self.closed.fetch_add(1, Ordering::SeqCst);
-        Action::None
-    }
-}
-
-#[test]
-fn ch09_detach_from_a_wake_waits_for_the_read_in_flight_and_loses_nothing() {
-    within(60, || {
-        let events = Arc::new(WakeDetach::default());
-        let cfg = config(Backend::Threads, 1, LoadBalance::Random);
-        let server = start(
-            Backend::Threads,
-            events.clone(),
-            cfg,
-            &["tcp://127.0.0.1:0"],
-        );
-        let mut c = Client::connect(&server.info.addrs[0]);
-        assert_eq!(read_line(&mut c), "hello\n");
-        // The reader thread is now blocked in `read`, and std cannot call it
-        // back. The wake asks for a detach: it has to wait.
-        let waker = events.waker.lock().unwrap().clone().unwrap();
-        waker.wake().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(events.detached.lock().unwrap().is_none(), "detached early");
-        // The read in flight returns with these bytes: `data` gets them (and
-        // its echo goes out), then the detach happens.
-        c.write_all(b"one\n").unwrap();
-        assert_eq!(read_line(&mut c), "one\n");
-        wait_until(10, "the detach", || {
-            events.detached.lock().unwrap().is_some()
-        });
-        // What comes next belongs to the detached stream, byte for byte.
-        c.write_all(b"two\n").unwrap();
-        assert_eq!(read_line(&mut c), "bye\n");
-        let t = events.detached.lock().unwrap().take().unwrap();
-        assert_eq!(common::join_within(t, 10), b"two\n");
-        assert_eq!(*events.inputs.lock().unwrap(), [b"one\n".to_vec()]);
-        common::expect_eof(&mut c);
-        server.stop(10).unwrap();
-        assert_eq!(
-            events.closed.load(Ordering::SeqCst),
-            0,
-            "closed after detach"
-        );
     });
 }
 

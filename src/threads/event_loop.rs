@@ -9,20 +9,26 @@
 //!
 //! What differs from the reactor's loop (chapter 5): nothing here reads a
 //! socket (reader threads do), nothing is registered with a poller, and a
-//! reply is written at once, with a *blocking* write. So a loop never holds
-//! output for later: no write interest, no pending buffer per connection,
-//! one output buffer per loop. The price: while one client is slow to read
-//! a big reply, every other connection of this loop waits (head-of-line
-//! blocking), and so does a `Stopper`.
+//! reply is written at once with a write that never blocks (`writer.rs`):
+//! what the socket does not take goes to the connection's writer thread.
+//! evio's loop writes with a blocking write, so one client that does not
+//! read stalls every other connection of the loop; this one stops reading
+//! that client instead (back-pressure), and closes it if it stays over
+//! `Limits::output_limit` too long. The idle timeout, the output timeout
+//! and `Panics::Isolate` are this loop's too (chapter 15).
 
 use std::collections::HashMap;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
+use super::deadlines::Deadlines;
 use super::msg::{Msg, NewConn, Shared};
 use super::reader::Reader;
-use crate::api::{Action, Flow};
+use super::writer::{try_write, Outbox};
+use crate::api::{Action, Flow, Panics};
 use crate::conn::{Conn, Deliver, Ends, Peer, Wake};
 use crate::events::Events;
 use crate::shared::{self, Count, Listener, Report, Sock};
@@ -39,9 +45,33 @@ struct Slot<C> {
     reader: Option<Reader>,
     /// A permit is out: the reader may be blocked in `read` right now.
     reading: bool,
-    /// An action that waits for the reader to come back (a `Detach` asked
-    /// for by a wake while the reader was in `read`).
+    /// An action that waits: for the writer thread to write the output
+    /// before it, or for the reader to come back (a `Detach` asked for by
+    /// a wake while a permit is out).
     pending: Action,
+    /// The writer thread, from the first time the socket would not take a
+    /// whole reply; until then, and whenever it has nothing to write, the
+    /// loop writes itself.
+    outbox: Option<Outbox>,
+    /// The last time a byte came in, or the loop wrote one.
+    active: Instant,
+    /// Since when the pending output has been over `output_limit`.
+    over_since: Option<Instant>,
+    /// This connection's live entry in the loop's `Deadlines`.
+    due: Option<Instant>,
+}
+
+impl<C> Slot<C> {
+    /// The pending output, and the last time a byte went out or came in.
+    fn pending(&self) -> (usize, Instant) {
+        match &self.outbox {
+            Some(outbox) => {
+                let (bytes, wrote) = outbox.pending();
+                (bytes, wrote.max(self.active))
+            }
+            None => (0, self.active),
+        }
+    }
 }
 
 /// One loop thread and everything only it touches.
@@ -54,8 +84,13 @@ pub(crate) struct Loop<'s, E: Events> {
     events: &'s E,
     /// Connections by id (ids are unique in the server).
     conns: HashMap<u64, Slot<E::Context>>,
-    /// The reply being built; written before the next message is looked at.
+    /// The reply being built; written (or handed to the connection's writer
+    /// thread) before the next message is looked at.
     out: Vec<u8>,
+    /// When each connection may next time out (chapter 15).
+    deadlines: Deadlines,
+    /// The time of the message being handled: one clock read per message.
+    now: Instant,
 }
 
 impl<'s, E: Events> Loop<'s, E> {
@@ -73,6 +108,8 @@ impl<'s, E: Events> Loop<'s, E> {
             events,
             conns: HashMap::new(),
             out: Vec::new(),
+            deadlines: Deadlines::default(),
+            now: Instant::now(),
         }
     }
 
@@ -96,14 +133,16 @@ impl<'s, E: Events> Loop<'s, E> {
         }
     }
 
-    /// evio's `stdloopRun`, with the tick in the same thread: loop 0 waits
-    /// for a message *or* the next tick, whichever comes first, with
-    /// `recv_timeout`. evio runs a ticker goroutine and a second channel.
+    /// evio's `stdloopRun`, with the tick and the timeouts in the same
+    /// thread: the loop waits for a message, the next tick or the next
+    /// deadline, whichever comes first, with `recv_timeout`. evio runs a
+    /// ticker goroutine and a second channel, and has no timeouts.
     /// Returns whether the message that ended it was the final `Exit`.
     fn serve(&mut self) -> bool {
         let mut next_tick = (self.idx == 0).then(Instant::now);
         loop {
-            if next_tick.is_some_and(|at| at <= Instant::now()) {
+            self.now = Instant::now();
+            if next_tick.is_some_and(|at| at <= self.now) {
                 let (delay, action) = self.events.tick();
                 next_tick = delay.map(|d| Instant::now() + d);
                 if action == Action::Shutdown {
@@ -111,7 +150,14 @@ impl<'s, E: Events> Loop<'s, E> {
                 }
                 continue;
             }
-            let msg = match next_tick {
+            if self.expire() == Flow::Stop {
+                return false;
+            }
+            let wake_at = match (next_tick, self.deadlines.next()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let msg = match wake_at {
                 None => self.rx.recv().map_err(|_| ()),
                 Some(at) => match self
                     .rx
@@ -123,6 +169,7 @@ impl<'s, E: Events> Loop<'s, E> {
             };
             // Err: every sender is gone, which `Server::run` never allows.
             let Ok(msg) = msg else { return true };
+            self.now = Instant::now();
             let exit = matches!(msg, Msg::Exit);
             if self.handle(msg) == Flow::Stop {
                 return exit;
@@ -139,7 +186,9 @@ impl<'s, E: Events> Loop<'s, E> {
             Msg::Accept(new) => self.accept(new),
             Msg::Input { id, data } => self.input(id, &data),
             Msg::Eof { id, err } => self.eof(id, err),
-            Msg::Wake { id } => self.wake(id),
+            Msg::Recalled { id } => self.recalled(id),
+            Msg::Flushed { id, err } => self.flushed(id, err),
+            Msg::Wake { id } => self.data(id, &[]),
             Msg::Deliver { id, what } => self.deliver(id, what),
             Msg::Datagram { li, from, data } => self.datagram(li, from, &data),
             Msg::AcceptError(err) => Flow::after(self.events.accept_error(&err)),
@@ -161,6 +210,7 @@ impl<'s, E: Events> Loop<'s, E> {
             }
             Msg::Eof { .. } => c.add(Count::Reads, 1),
             Msg::Wake { .. } | Msg::Deliver { .. } | Msg::Stop => c.add(Count::Notes, 1),
+            Msg::Recalled { .. } | Msg::Flushed { .. } => {}
             Msg::Datagram { .. } | Msg::AcceptError(_) | Msg::Exit => {}
         }
     }
@@ -184,14 +234,31 @@ impl<'s, E: Events> Loop<'s, E> {
             reader: Some(reader),
             reading: false,
             pending: Action::None,
+            outbox: None,
+            active: self.now,
+            over_since: None,
+            due: None,
         };
-        let slot = self.conns.entry(id).or_insert(slot);
-        self.out.clear();
-        let (options, action) = self.events.opened(&mut slot.conn, &mut self.out);
-        if let Some(idle) = options.tcp_keep_alive {
-            slot.conn.set_keep_alive(idle);
+        self.conns.insert(id, slot);
+        if let Some(idle) = self.shared.limits.idle_timeout {
+            self.schedule(id, self.now + idle);
         }
-        self.respond(id, action)
+        self.out.clear();
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Flow::Go;
+        };
+        let (events, out) = (self.events, &mut self.out);
+        match guard(self.shared.panics, "opened", || {
+            events.opened(&mut slot.conn, out)
+        }) {
+            Ok((options, action)) => {
+                if let Some(idle) = options.tcp_keep_alive {
+                    slot.conn.set_keep_alive(idle);
+                }
+                self.respond(id, action)
+            }
+            Err(e) => self.close(id, Some(e)),
+        }
     }
     // ANCHOR_END: accept
 
@@ -203,32 +270,37 @@ impl<'s, E: Events> Loop<'s, E> {
             return Flow::Go; // closed since the reader sent it
         };
         slot.reading = false;
-        self.out.clear();
-        let action = self.events.data(&mut slot.conn, data, &mut self.out);
-        self.respond(id, action)
+        slot.active = self.now;
+        self.data(id, data)
     }
 
-    /// A wake (evio's `wakeReq`): `data` with no input. A stale id, of a
-    /// connection closed since, finds nothing.
-    fn wake(&mut self, id: u64) -> Flow {
+    /// `data` for bytes or a wake (evio's `wakeReq`, `data` with no
+    /// input), then `respond`. A stale id, of a connection closed since,
+    /// finds nothing.
+    fn data(&mut self, id: u64, input: &[u8]) -> Flow {
         let Some(slot) = self.conns.get_mut(&id) else {
             return Flow::Go;
         };
         self.out.clear();
-        let action = self.events.data(&mut slot.conn, &[], &mut self.out);
-        self.respond(id, action)
+        let (events, out) = (self.events, &mut self.out);
+        match guard(self.shared.panics, "data", || {
+            events.data(&mut slot.conn, input, out)
+        }) {
+            Ok(action) => self.respond(id, action),
+            Err(e) => self.close(id, Some(e)),
+        }
     }
     // ANCHOR_END: input
 
-    /// Bytes or a close from a [`Writer`](crate::Writer): written at once,
-    /// as every reply of this variant is. A stale id finds nothing.
+    /// Bytes or a close from a [`Writer`](crate::Writer), or a wake: in
+    /// order with the connection's other output. A stale id finds nothing.
     fn deliver(&mut self, id: u64, what: Deliver) -> Flow {
         let Some(slot) = self.conns.get_mut(&id) else {
             return Flow::Go;
         };
         self.out.clear();
         let action = match what {
-            Deliver::Wake => return self.wake(id),
+            Deliver::Wake => return self.data(id, &[]),
             Deliver::Write(bytes) => {
                 if let Some(budget) = &slot.conn.budget {
                     budget.taken(bytes.len());
@@ -242,65 +314,213 @@ impl<'s, E: Events> Loop<'s, E> {
     }
 
     // ANCHOR: respond
-    /// After a callback: write its output now, then act. evio writes the
-    /// same way (`c.conn.Write(out)` in `stdloopRead`), ignoring errors.
+    /// After a callback: send its output, then act, or wait. evio writes
+    /// with a blocking write (`c.conn.Write(out)` in `stdloopRead`) and acts
+    /// at once; here an action waits for the output before it, and a
+    /// connection whose pending output is over `output_limit` gets no new
+    /// permit to read (back-pressure) until its writer thread reports
+    /// that it is not (`flushed`).
     fn respond(&mut self, id: u64, action: Action) -> Flow {
-        let Some(slot) = self.conns.get_mut(&id) else {
-            return Flow::Go;
-        };
         if !self.out.is_empty() {
-            self.events.pre_write();
-            // Blocking: returns when the kernel has taken every byte. A
-            // client that does not read stalls this whole loop here.
-            let written = slot.sock.write_all(&self.out);
-            let c = &self.shared.counters[self.idx];
-            c.add(Count::Writes, 1);
-            c.add(Count::BytesOut, self.out.len() as u64);
-            if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
-                self.out = Vec::new();
-            }
-            if let Err(e) = written {
+            if let Err(e) = self.send(id) {
                 return self.close(id, Some(e));
             }
         }
-        // A pending Detach is not replaced by a later callback's action.
-        let action = match slot.pending {
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Flow::Go;
+        };
+        let limits = &self.shared.limits;
+        let over = slot.pending().0 > limits.output_limit;
+        if !over {
+            slot.over_since = None;
+        } else if slot.over_since.is_none() {
+            slot.over_since = Some(self.now);
+            if let Some(timeout) = limits.output_timeout {
+                self.schedule(id, self.now + timeout);
+            }
+        }
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Flow::Go;
+        };
+        // The writer thread reports when its output is down to `level`.
+        let waits_for =
+            |slot: &Slot<_>, level| slot.outbox.as_ref().is_some_and(|o| o.notify_at(level));
+        // A pending action is not replaced by a later callback's.
+        let action = match std::mem::take(&mut slot.pending) {
             Action::None => action,
             pending => pending,
         };
         match action {
-            Action::None => {
-                if !slot.reading {
-                    slot.reading = true;
-                    if let Some(r) = &slot.reader {
-                        r.permit();
-                    }
-                }
-                Flow::Go
-            }
-            Action::Close => self.close(id, None),
-            Action::Shutdown => Flow::Stop,
-            // The reader is in `read`: std cannot call it back without
-            // shutting the socket down, which would spoil the stream we
-            // hand over. Detach when it comes back (`input` or `eof`).
+            Action::None => {}
+            _ if waits_for(slot, 0) => slot.pending = action,
+            Action::Close => return self.close(id, None),
+            Action::Shutdown => return Flow::Stop,
+            // A permit is out: call the reader back, and detach when it
+            // answers (`recalled`, or `input` if bytes came first).
             Action::Detach if slot.reading => {
                 slot.pending = Action::Detach;
-                Flow::Go
+                if slot.reader.as_ref().is_some_and(Reader::recall) {
+                    slot.reading = false;
+                    return self.detach(id);
+                }
             }
-            Action::Detach => self.detach(id),
+            Action::Detach => return self.detach(id),
         }
+        if slot.pending == Action::None && !slot.reading && !waits_for(slot, limits.output_limit) {
+            slot.reading = true;
+            if let Some(r) = &slot.reader {
+                r.permit();
+            }
+        }
+        Flow::Go
     }
     // ANCHOR_END: respond
 
-    /// The reader hit end-of-file or an error, and has returned (evio's
-    /// `stdloopError`): the connection is closed.
-    fn eof(&mut self, id: u64, err: Option<io::Error>) -> Flow {
+    // ANCHOR: send
+    /// Sends the reply in `out`: at once, what the socket takes without
+    /// waiting, unless output is queued before it; the rest, in order, by
+    /// the connection's writer thread, started the first time it is needed.
+    fn send(&mut self, id: u64) -> io::Result<()> {
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        self.events.pre_write();
+        let c = &self.shared.counters[self.idx];
+        let mut sent = 0;
+        if slot.pending().0 == 0 {
+            sent = try_write(&slot.sock, &self.out)?;
+            c.add(Count::Writes, 1);
+            if sent > 0 {
+                slot.active = self.now;
+            }
+            if sent < self.out.len() {
+                c.add(Count::WouldBlocks, 1);
+            }
+        }
+        // Bytes handed to the writer thread count as written now.
+        c.add(Count::BytesOut, self.out.len() as u64);
+        if sent < self.out.len() {
+            let rest = match sent {
+                0 => std::mem::take(&mut self.out),
+                n => self.out[n..].to_vec(),
+            };
+            if slot.outbox.is_none() {
+                let tx = self.shared.loops[self.idx].clone();
+                let report = move |err| tx.send(Msg::Flushed { id, err }).is_ok();
+                slot.outbox = Some(Outbox::spawn(id, slot.sock.clone(), report)?);
+            }
+            if let Some(outbox) = &slot.outbox {
+                outbox.push(rest, slot.conn.budget.as_ref());
+            }
+        }
+        if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+    // ANCHOR_END: send
+
+    /// The writer thread has written down to the level `respond` asked
+    /// for, or failed.
+    fn flushed(&mut self, id: u64, err: Option<io::Error>) -> Flow {
+        if let Some(e) = err {
+            return self.close(id, Some(e));
+        }
+        self.out.clear();
+        self.respond(id, Action::None)
+    }
+
+    /// The reader answered a recall: the pending `Detach` can go ahead.
+    fn recalled(&mut self, id: u64) -> Flow {
         match self.conns.get_mut(&id) {
             Some(slot) => slot.reading = false,
             None => return Flow::Go,
         }
+        self.out.clear();
+        self.respond(id, Action::None)
+    }
+
+    /// The reader hit end-of-file or an error, and has returned (evio's
+    /// `stdloopError`): the connection is closed. But a `Detach` waiting
+    /// for the reader goes ahead: the end of the stream is its new owner's
+    /// to read (evio loses the detach here).
+    fn eof(&mut self, id: u64, err: Option<io::Error>) -> Flow {
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return Flow::Go;
+        };
+        slot.reading = false;
+        if err.is_none() && slot.pending == Action::Detach {
+            self.out.clear();
+            return self.respond(id, Action::None);
+        }
         self.close(id, err)
     }
+
+    // ANCHOR: expire
+    /// Closes, with `TimedOut`, each connection whose deadline has come,
+    /// and moves the others' entries on to their new deadlines: all the
+    /// work timeouts cost, done when an entry comes due, never per request.
+    fn expire(&mut self) -> Flow {
+        let limits = &self.shared.limits;
+        while let Some((at, id)) = self.deadlines.pop_due(self.now) {
+            let Some(slot) = self.conns.get_mut(&id) else {
+                continue; // closed since
+            };
+            if slot.due != Some(at) {
+                continue; // stale: the slot has an earlier entry
+            }
+            slot.due = None;
+            let (pending, active) = slot.pending();
+            // Drained below the limit since (its writer reports only the
+            // level the loop asked for): not over any more.
+            if pending <= limits.output_limit {
+                slot.over_since = None;
+            }
+            let idle = limits.idle_timeout.map(|t| (active + t, t));
+            let output = (slot.over_since.zip(limits.output_timeout)).map(|(s, t)| (s + t, t));
+            let why = match (idle, output) {
+                (_, Some((at, t))) if at <= self.now => format!(
+                    "output over its limit of {} bytes for {t:?}: the peer is not reading",
+                    limits.output_limit
+                ),
+                (Some((at, t)), _) if at <= self.now => {
+                    format!("idle for {t:?}: no byte in either direction")
+                }
+                _ => {
+                    let next = [idle, output].into_iter().flatten().map(|(at, _)| at).min();
+                    if let Some(next) = next {
+                        self.schedule(id, next);
+                    }
+                    continue;
+                }
+            };
+            let err = io::Error::new(io::ErrorKind::TimedOut, why);
+            if self.close(id, Some(err)) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Go
+    }
+
+    /// Makes sure the deadlines hold an entry for `id` no later than `at`.
+    fn schedule(&mut self, id: u64, at: Instant) {
+        let Some(slot) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if slot.due.is_some_and(|due| due <= at) {
+            return;
+        }
+        slot.due = Some(at);
+        let conns = &self.conns;
+        let live = || {
+            conns
+                .iter()
+                .filter_map(|(id, s)| Some((s.due?, *id)))
+                .collect()
+        };
+        self.deadlines.push(at, id, conns.len(), live);
+    }
+    // ANCHOR_END: expire
 
     /// A datagram (evio's `stdloopReadUDP`): `shared::datagram` calls
     /// `data` and sends the reply.
@@ -330,18 +550,28 @@ impl<'s, E: Events> Loop<'s, E> {
             return Flow::Go;
         };
         self.shared.balancer.release(self.idx);
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
         let Slot {
-            mut conn, reader, ..
+            mut conn,
+            reader,
+            outbox,
+            ..
         } = slot;
         conn.gone();
         // `closed` first: it may still ask for the addresses, and a TCP
-        // socket that has been shut down has no peer address any more.
-        let flow = Flow::after(self.events.closed(&mut conn, err));
+        // socket that has been shut down has no peer address any more. A
+        // `closed` that panics has nothing left to close: it is dropped.
+        let events = self.events;
+        let closed = guard(self.shared.panics, "closed", || {
+            events.closed(&mut conn, err)
+        });
         // Then stop the reader (shutting the socket down if it is in
-        // `read`) and wait for it: the peer sees end-of-file now. The
-        // descriptor itself is closed when `conn`, the last holder, drops.
+        // `read`) and the writer (blocked in `write`, maybe), and wait for
+        // them: the peer sees end-of-file now. The descriptor itself is
+        // closed when `conn`, the last holder, drops.
         drop(reader);
-        flow
+        drop(outbox);
+        Flow::after(closed.unwrap_or(Action::None))
     }
     // ANCHOR_END: close
 
@@ -349,21 +579,27 @@ impl<'s, E: Events> Loop<'s, E> {
     /// Hands a connection over (evio's `stdloopDetach`). The reader is at
     /// its gate (`respond` waits for that), so it has read nothing that
     /// `data` did not get; `finish` ends it and waits until it has
-    /// returned. Then the loop holds the only handle on the socket.
+    /// returned, and so for the writer thread, which has nothing left to
+    /// write. Then the loop holds the only handle on the socket.
     fn detach(&mut self, id: u64) -> Flow {
         let Some(slot) = self.conns.remove(&id) else {
             return Flow::Go;
         };
         self.shared.balancer.release(self.idx);
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
         let Slot {
             mut conn,
             sock,
             reader,
+            outbox,
             ..
         } = slot;
         conn.gone();
         if let Some(reader) = reader {
             reader.finish();
+        }
+        if let Some(outbox) = outbox {
+            outbox.finish();
         }
         // `detached` may still ask for the addresses: read them now, and
         // let go of the conn's handle on the socket.
@@ -371,15 +607,20 @@ impl<'s, E: Events> Loop<'s, E> {
             local: sock.local_addr().ok(),
             remote: sock.peer_addr().ok(),
         };
-        // The reader's and the conn's handles are gone: `try_unwrap`
-        // succeeds, and proves that nobody else can touch the stream.
-        let action = match Arc::try_unwrap(sock) {
-            Ok(sock) => self.events.detached(&mut conn, sock.into_stream()),
-            Err(_) => {
-                let err = io::Error::other("detach: the socket is still shared");
-                self.events.closed(&mut conn, Some(err))
+        // The reader's, the writer's and the conn's handles are gone:
+        // `try_unwrap` succeeds, and proves that nobody else can touch the
+        // stream.
+        let (events, panics) = (self.events, self.shared.panics);
+        let detached = match Arc::try_unwrap(sock) {
+            Ok(sock) => {
+                let stream = sock.into_stream();
+                guard(panics, "detached", || events.detached(&mut conn, stream))
             }
+            Err(_) => Err(io::Error::other("detach: the socket is still shared")),
         };
+        let action = detached.unwrap_or_else(|e| {
+            guard(panics, "closed", || events.closed(&mut conn, Some(e))).unwrap_or(Action::None)
+        });
         Flow::after(action)
     }
     // ANCHOR_END: detach
@@ -401,3 +642,27 @@ fn udp_fd(s: &std::net::UdpSocket) -> crate::conn::SockFd {
 
 #[cfg(not(unix))]
 fn udp_fd(_: &std::net::UdpSocket) -> crate::conn::SockFd {}
+
+// ANCHOR: guard
+/// Runs one of a connection's callbacks (`name` is for the error). Under
+/// `Panics::Isolate` a panic is caught and becomes the error that its
+/// connection is closed with, and the loop goes on. Under `FailFast` it
+/// unwinds on, ends the loop, and `run` returns an error naming the loop
+/// (`run_loops` in `src/shared/loops.rs`).
+///
+/// `AssertUnwindSafe`: what the callback could leave half-changed is its
+/// connection, which is closed now, and the loop's output buffer, which is
+/// cleared before every callback; state the callbacks share is the
+/// `Events`' own (a `Mutex` there is poisoned, and says so).
+fn guard<R>(panics: Panics, name: &str, f: impl FnOnce() -> R) -> io::Result<R> {
+    if panics == Panics::FailFast {
+        return Ok(f());
+    }
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(not a string)");
+        io::Error::other(format!("callback {name} panicked: {msg}"))
+    })
+}
+// ANCHOR_END: guard

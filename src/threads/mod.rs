@@ -14,7 +14,10 @@
 //! | `listener.rs` | the accept (or UDP) thread (the listeners themselves: `src/shared/listener.rs`) | `stdlistenerRun` |
 //! | `reader.rs` | one thread per connection, reading | the goroutine in `stdlistenerRun` |
 //! | `msg.rs` | the messages a loop receives, and what all the threads share | `stdloop.ch` and its types |
-//! | `event_loop.rs` | one loop thread: callbacks, writes | `stdloopRun` and the `stdloop*` functions |
+//! | `event_loop.rs` | one loop thread: callbacks, writes, timeouts | `stdloopRun` and the `stdloop*` functions |
+//! | `writer.rs` | a write that never blocks the loop, and a connection's writer thread | `c.conn.Write` in `stdloopRead` |
+//! | `deadlines.rs` | the loop's timers for the idle and output timeouts | none |
+//! | `bell.rs` | calling a reader or accept thread back from its wait (unix) | `SetReadDeadline`, closing the listener |
 //!
 //! It uses only `std` to move bytes (accept, read, write, shutdown), so it
 //! builds wherever std has sockets, Windows included (unix sockets only on
@@ -24,17 +27,25 @@
 //! Where evio's variant falls short (its weakness 9), this one does not: it
 //! honours [`LoadBalance`](crate::LoadBalance) with exact counts, wakes and
 //! stops from any thread, ticks without a helper thread, detaches without
-//! losing a byte, and leaves no thread or descriptor behind.
+//! losing a byte, and leaves no thread or descriptor behind. And where evio
+//! owes its clients more (chapter 15), this one pays: no peer can block a
+//! loop, and it honours [`Limits`](crate::Limits) and
+//! [`Panics`](crate::Panics).
 
+#[cfg(unix)]
+mod bell;
+mod deadlines;
 mod event_loop;
 mod listener;
 mod msg;
 mod reader;
+mod writer;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+#[cfg(not(unix))]
 use std::time::Duration;
 
 use crate::addr::ListenAddr;
@@ -66,8 +77,10 @@ impl Stop for StopMsgs {
 }
 
 /// How often, and for how long each time, `run` pokes an accept thread that
-/// has not returned yet (see `stop_acceptor`).
+/// has not returned yet (see `stop_acceptor`; Windows only).
+#[cfg(not(unix))]
 const POKES: usize = 200;
+#[cfg(not(unix))]
 const POKE_WAIT: Duration = Duration::from_millis(20);
 
 impl Server {
@@ -90,6 +103,12 @@ impl Server {
             stopping: AtomicBool::new(false),
             writer_limit: config.writer_limit(),
             counters: (0..num_loops).map(|_| Counters::default()).collect(),
+            limits: config.limits.clone(),
+            panics: config.panics,
+            open: AtomicUsize::new(0),
+            rejected: Arc::new(AtomicU64::new(0)),
+            #[cfg(unix)]
+            stop_bell: bell::Bell::new()?,
         };
         Ok(Server {
             shared: Arc::new(shared),
@@ -110,9 +129,16 @@ impl Server {
 
     /// A handle that reads the loops' counters from any thread. Here a
     /// wait is a message received, and a read one a reader thread made.
+    /// The accept threads reject connections for all loops: loop 0 shows
+    /// their count.
     pub fn stats(&self) -> Stats {
         let counters = self.shared.counters.clone();
-        Stats::new(move || counters.iter().map(Counters::snapshot).collect())
+        let rejected = self.shared.rejected.clone();
+        Stats::new(move || {
+            let mut loops: Vec<_> = counters.iter().map(Counters::snapshot).collect();
+            loops[0].rejected = rejected.load(Ordering::Relaxed);
+            loops
+        })
     }
 
     // ANCHOR: run
@@ -151,9 +177,7 @@ impl Server {
             stopper.stop();
             // 2. The accept threads return; from now on nothing new arrives.
             shared.stopping.store(true, Ordering::SeqCst);
-            for (li, handle) in acceptors {
-                stop_acceptor(&shared.listeners[li], handle);
-            }
+            stop_acceptors(&shared, acceptors);
             // 3. The loops close what the accept threads sent meanwhile, and
             //    return. `run_loops` joins them.
             for tx in &shared.loops {
@@ -168,11 +192,31 @@ impl Server {
 }
 
 // ANCHOR: stop_acceptor
-/// Makes an accept thread return. It is blocked in `accept` (or
-/// `recv_from`), which std cannot interrupt, so we connect to the listener
-/// ourselves (a *poke*); the thread wakes, sees `stopping`, drops the
-/// poke and returns. With `reuseport`, the kernel may give the poke to
-/// another socket sharing the port, so poke until the thread has returned.
+/// Makes the accept threads return. Each waits in `poll` for its listener
+/// or the server's stop bell (`listener.rs`), so one ring calls them all
+/// back, and no connection is made (chapter 15).
+#[cfg(unix)]
+fn stop_acceptors(shared: &Shared, acceptors: Vec<(usize, JoinHandle<()>)>) {
+    shared.stop_bell.ring();
+    for (_, handle) in acceptors {
+        let _ = handle.join();
+    }
+}
+// ANCHOR_END: stop_acceptor
+
+/// Windows: the accept thread is blocked in `accept` (or `recv_from`),
+/// which std cannot interrupt, and there is no bell, so we connect to the
+/// listener ourselves (a *poke*); the thread wakes, sees `stopping`, drops
+/// the poke and returns.
+#[cfg(not(unix))]
+fn stop_acceptors(shared: &Shared, acceptors: Vec<(usize, JoinHandle<()>)>) {
+    for (li, handle) in acceptors {
+        stop_acceptor(&shared.listeners[li], handle);
+    }
+}
+
+/// Pokes one accept thread until it has returned (Windows).
+#[cfg(not(unix))]
 fn stop_acceptor(listener: &Listener, handle: JoinHandle<()>) {
     for _ in 0..POKES {
         if handle.is_finished() {
@@ -190,4 +234,3 @@ fn stop_acceptor(listener: &Listener, handle: JoinHandle<()>) {
     // Otherwise (a firewall that drops our own pokes) the thread is left
     // blocked, holding the listener, rather than `run` never returning.
 }
-// ANCHOR_END: stop_acceptor

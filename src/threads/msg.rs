@@ -6,11 +6,13 @@
 //! `*stdin`, `*stderr`, `*stdudpconn`, `wakeReq` and `errClosing`.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{mpsc, Arc};
 
+#[cfg(unix)]
+use super::bell::Bell;
 use super::reader::{Got, Reader};
-use crate::api::Addr;
+use crate::api::{Addr, Limits, Panics};
 use crate::conn::{Deliver, SockFd, Wake};
 use crate::shared::{Balancer, Counters, Listener, Sock};
 
@@ -27,6 +29,12 @@ pub(crate) enum Msg {
     /// A reader thread hit end-of-file or an error, and has returned
     /// (evio's `*stderr`).
     Eof { id: u64, err: Option<io::Error> },
+    /// A reader thread answered a recall: it is at its gate, having read
+    /// nothing (chapter 15).
+    Recalled { id: u64 },
+    /// A connection's writer thread has written down to the level its loop
+    /// asked for (`None`), or a write failed (chapter 15).
+    Flushed { id: u64, err: Option<io::Error> },
     /// A datagram from a UDP thread (evio's `*stdudpconn`).
     Datagram {
         li: usize,
@@ -55,6 +63,7 @@ impl Msg {
         match got {
             Got::Bytes(data) => Msg::Input { id, data },
             Got::End(err) => Msg::Eof { id, err },
+            Got::Recalled => Msg::Recalled { id },
         }
     }
 }
@@ -102,4 +111,15 @@ pub(crate) struct Shared {
     pub(crate) writer_limit: usize,
     /// Each loop's counters, which `Server::stats` reads (chapter 13).
     pub(crate) counters: Arc<[Counters]>,
+    /// What one connection may cost (chapter 15).
+    pub(crate) limits: Limits,
+    /// What a panic in a connection's callback does (chapter 15).
+    pub(crate) panics: Panics,
+    /// Connections open in all loops, for `limits.max_connections`.
+    pub(crate) open: AtomicUsize,
+    /// Connections closed at once because `open` was at the limit.
+    pub(crate) rejected: Arc<AtomicU64>,
+    /// Rung once to make every accept thread return (chapter 15).
+    #[cfg(unix)]
+    pub(crate) stop_bell: Bell,
 }

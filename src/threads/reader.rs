@@ -12,12 +12,23 @@
 //! socket with no room for them, so we never read ahead instead. The gate
 //! also bounds what a connection can queue to one message: the reactor's
 //! rule, "no read while a reply is pending", by other means.
+//!
+//! On unix the reader waits for its socket in `poll`, beside a [`Bell`],
+//! and reads only once the socket is ready: so its loop can call it back
+//! from that wait without losing a byte (a *recall*, for a `Detach` asked
+//! for while a permit is out; chapter 15).
 
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+#[cfg(unix)]
+use super::bell::{Bell, Woken};
 use crate::shared::Sock;
+
+/// Windows has no bell: a read in flight returns by itself.
+#[cfg(not(unix))]
+struct Bell;
 
 /// The size of each reader's buffer: evio's 64 KiB.
 const READ_BUFFER: usize = 64 * 1024;
@@ -33,6 +44,9 @@ pub(crate) enum Got {
     Bytes(Vec<u8>),
     /// The end of the stream (`None`) or an error: the reader has returned.
     End(Option<io::Error>),
+    /// Called back by its loop before it read anything: back at its gate.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Recalled,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,6 +57,8 @@ enum Permit {
     Go,
     /// Return without reading.
     Stop,
+    /// The loop wants the reader back at its gate without reading more.
+    Recall,
 }
 
 // ANCHOR: gate
@@ -73,9 +89,21 @@ impl Gate {
                     return true;
                 }
                 Permit::Stop => return false,
-                Permit::Wait => permit = self.changed.wait(permit).unwrap(),
+                Permit::Wait | Permit::Recall => permit = self.changed.wait(permit).unwrap(),
             }
         }
+    }
+
+    /// The reader's side, after its bell rang: a recall is taken (and the
+    /// reader goes back to its gate), a stop is kept.
+    #[cfg(unix)]
+    fn after_bell(&self) -> Permit {
+        let mut permit = self.permit.lock().unwrap();
+        let was = *permit;
+        if was == Permit::Recall {
+            *permit = Permit::Wait;
+        }
+        was
     }
 }
 // ANCHOR_END: gate
@@ -85,6 +113,8 @@ impl Gate {
 pub(crate) struct Reader {
     gate: Arc<Gate>,
     sock: Arc<Sock>,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    bell: Arc<Bell>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -103,14 +133,19 @@ impl Reader {
             permit: Mutex::new(Permit::Wait),
             changed: Condvar::new(),
         });
-        let (g, s) = (gate.clone(), sock.clone());
+        #[cfg(unix)]
+        let bell = Arc::new(Bell::new()?);
+        #[cfg(not(unix))]
+        let bell = Arc::new(Bell);
+        let (g, s, b) = (gate.clone(), sock.clone(), bell.clone());
         let thread = std::thread::Builder::new()
             .name(format!("evio-read-{id}"))
             .stack_size(READER_STACK)
-            .spawn(move || read_run(&s, &g, deliver))?;
+            .spawn(move || read_run(&s, &g, &b, deliver))?;
         Ok(Reader {
             gate,
             sock,
+            bell,
             thread: Some(thread),
         })
     }
@@ -119,6 +154,31 @@ impl Reader {
     pub(crate) fn permit(&self) {
         self.gate.set(Permit::Go);
     }
+
+    // ANCHOR: recall
+    /// Calls back a reader that has a permit out, for a detach. `true`: it
+    /// had not started yet and is at its gate now. `false`: it is waiting
+    /// for its socket; its bell rings and it answers with `Got::Recalled`,
+    /// unless the socket was ready first (then its bytes come, as `Input`,
+    /// and it is back at its gate after them). On Windows there is no bell:
+    /// the read in flight has to return by itself.
+    pub(crate) fn recall(&self) -> bool {
+        let mut permit = self.gate.permit.lock().unwrap();
+        match *permit {
+            Permit::Go => {
+                *permit = Permit::Wait;
+                true
+            }
+            Permit::Wait => {
+                *permit = Permit::Recall;
+                #[cfg(unix)]
+                self.bell.ring();
+                false
+            }
+            Permit::Stop | Permit::Recall => false,
+        }
+    }
+    // ANCHOR_END: recall
 
     // ANCHOR: finish
     /// Ends a thread that is waiting at its gate, and waits until it has
@@ -154,9 +214,14 @@ impl Drop for Reader {
 /// The reader thread: one read per permit, each handed to the loop in a
 /// fresh `Vec` (a copy and an allocation per read: the price of handing
 /// bytes from one thread to another).
-fn read_run(sock: &Sock, gate: &Gate, mut deliver: impl FnMut(Got) -> bool) {
+fn read_run(sock: &Sock, gate: &Gate, bell: &Bell, mut deliver: impl FnMut(Got) -> bool) {
     let mut buf = vec![0u8; READ_BUFFER];
     while gate.pass() {
+        match wait(sock, gate, bell) {
+            Permit::Go => {}
+            Permit::Recall if deliver(Got::Recalled) => continue,
+            _ => return,
+        }
         let got = loop {
             match sock.read(&mut buf) {
                 Ok(0) => break Got::End(None),
@@ -172,3 +237,26 @@ fn read_run(sock: &Sock, gate: &Gate, mut deliver: impl FnMut(Got) -> bool) {
     }
 }
 // ANCHOR_END: read_run
+
+// ANCHOR: wait
+/// Waits until the socket is ready to read, callable back by the bell:
+/// `Go` (read now), `Recall` (back to the gate) or `Stop`. An error of
+/// `poll` falls through to `read`, which reports the socket's.
+#[cfg(unix)]
+fn wait(sock: &Sock, gate: &Gate, bell: &Bell) -> Permit {
+    while let Ok(Woken::Bell) = bell.wait(sock.fd()) {
+        bell.drain();
+        match gate.after_bell() {
+            p @ (Permit::Recall | Permit::Stop) => return p,
+            Permit::Go | Permit::Wait => {} // rung for an earlier recall
+        }
+    }
+    Permit::Go
+}
+// ANCHOR_END: wait
+
+/// Windows: `read` itself waits.
+#[cfg(not(unix))]
+fn wait(_: &Sock, _: &Gate, _: &Bell) -> Permit {
+    Permit::Go
+}
