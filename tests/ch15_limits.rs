@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{backends, config, connect_tcp, read_line, start, within, Setup};
-use evio::{Action, Backend, Config, Conn, Events, Limits, LoadBalance, Options, Panics, Writes};
+use evio::{Action, Config, Conn, Events, Limits, LoadBalance, Options, Panics, Writes};
 
 /// Echoes lines; panics on a line that says "boom"; with `deadline` set,
 /// gives each client that long to send a whole line (the slowloris guard
@@ -64,13 +64,9 @@ fn run(setup: Setup, events: &Arc<Lines>, limits: Limits) -> common::Running {
     start(setup, events.clone(), cfg, &["tcp://127.0.0.1:0"])
 }
 
-/// The engines the limits are checked on.
-// TODO(lead): the thread-based variant joins when it honours `Limits`.
+/// The engines the limits are checked on: every one.
 fn engines() -> Vec<Setup> {
     backends()
-        .into_iter()
-        .filter(|s| *s != Backend::Threads)
-        .collect()
 }
 
 /// Reads until the server closes the connection (EOF or reset); fails the

@@ -558,6 +558,14 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         }
         let mut clocks = Clocks::new(self.now);
         let (limits, key) = (&self.shared.limits, (fd, conn.id));
+        let slots = &self.slots;
+        (self.deadlines).compact(self.shared.balancer.count(self.idx), || {
+            let armed = |(fd, s): (usize, &Option<Slot<_, _>>)| {
+                let s = s.as_ref()?;
+                Some((s.clocks.armed()?, (fd as RawFd, s.conn.id)))
+            };
+            slots.iter().enumerate().filter_map(armed).collect()
+        });
         self.deadlines.update(&mut clocks, key, limits, None);
         self.slots[fd as usize] = Some(Slot {
             conn,

@@ -49,6 +49,11 @@ impl Clocks {
         }
     }
 
+    /// The instant of its live entry in the heap, if it has one.
+    pub(crate) fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
     /// The connection was active at `now`, and has `pending` bytes of output
     /// not yet taken by its peer.
     pub(crate) fn touch(&mut self, now: Instant, pending: usize, limits: &Limits) {
@@ -142,6 +147,18 @@ impl<K: Ord + Copy> Deadlines<K> {
     ) {
         if let Some((at, _)) = next_expiry(limits, clocks, deadline) {
             self.arm(clocks, at, key);
+        }
+    }
+
+    /// Entries of closed connections stay in the heap until they come due:
+    /// with many short connections, up to an idle timeout's worth of them.
+    /// When the heap holds more than twice the `live` connections, it is
+    /// rebuilt from their `entries` (each one's armed instant), so that its
+    /// size follows the connections, not the churn. Amortised: a rebuild
+    /// halves the heap at least, after as many pushes.
+    pub(crate) fn compact(&mut self, live: usize, entries: impl FnOnce() -> Vec<(Instant, K)>) {
+        if self.heap.len() > 2 * live + 64 {
+            self.heap = entries().into_iter().map(Reverse).collect();
         }
     }
 
@@ -247,6 +264,23 @@ mod tests {
             Some((t0 + s(3), Expiry::Deadline))
         );
         assert_eq!(next_expiry(&Limits::none(), &c, None), None);
+    }
+
+    #[test]
+    fn ch15_entries_of_closed_connections_do_not_pile_up() {
+        let t0 = Instant::now();
+        let l = limits(10, 3);
+        let mut d = Deadlines::new();
+        let mut live = Clocks::new(t0);
+        d.update(&mut live, 0, &l, None);
+        // 1,000 connections come and go; one stays.
+        for key in 1..1000 {
+            let mut gone = Clocks::new(t0);
+            d.update(&mut gone, key, &l, None);
+            d.compact(1, || vec![(live.armed().unwrap(), 0)]);
+        }
+        assert!(d.heap.len() <= 2 + 64 + 1, "{} entries", d.heap.len());
+        assert_eq!(d.next(), live.armed());
     }
 
     #[test]

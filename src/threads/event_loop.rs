@@ -19,19 +19,17 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use super::deadlines::Deadlines;
 use super::msg::{Msg, NewConn, Shared};
 use super::reader::Reader;
 use super::writer::{try_write, Outbox};
-use crate::api::{Action, Flow, Panics};
+use crate::api::{Action, Flow};
 use crate::conn::{Conn, Deliver, Ends, Peer, Wake};
 use crate::events::Events;
-use crate::shared::{self, Count, Listener, Report, Sock};
+use crate::shared::{self, catch, Clocks, Count, Deadlines, Listener, Report, Sock};
 
 /// A loop's output buffer is kept for the next reply while its capacity is
 /// at most this; a bigger one (after a big reply) is freed.
@@ -53,12 +51,9 @@ struct Slot<C> {
     /// whole reply; until then, and whenever it has nothing to write, the
     /// loop writes itself.
     outbox: Option<Outbox>,
-    /// The last time a byte came in, or the loop wrote one.
-    active: Instant,
-    /// Since when the pending output has been over `output_limit`.
-    over_since: Option<Instant>,
-    /// This connection's live entry in the loop's `Deadlines`.
-    due: Option<Instant>,
+    /// When it was last active, for its timeouts (chapter 15); the writer
+    /// thread's writes count too (`pending`).
+    clocks: Clocks,
 }
 
 impl<C> Slot<C> {
@@ -67,9 +62,9 @@ impl<C> Slot<C> {
         match &self.outbox {
             Some(outbox) => {
                 let (bytes, wrote) = outbox.pending();
-                (bytes, wrote.max(self.active))
+                (bytes, wrote.max(self.clocks.last_active))
             }
-            None => (0, self.active),
+            None => (0, self.clocks.last_active),
         }
     }
 }
@@ -88,7 +83,7 @@ pub(crate) struct Loop<'s, E: Events> {
     /// thread) before the next message is looked at.
     out: Vec<u8>,
     /// When each connection may next time out (chapter 15).
-    deadlines: Deadlines,
+    deadlines: Deadlines<u64>,
     /// The time of the message being handled: one clock read per message.
     now: Instant,
 }
@@ -108,7 +103,7 @@ impl<'s, E: Events> Loop<'s, E> {
             events,
             conns: HashMap::new(),
             out: Vec::new(),
-            deadlines: Deadlines::default(),
+            deadlines: Deadlines::new(),
             now: Instant::now(),
         }
     }
@@ -235,29 +230,28 @@ impl<'s, E: Events> Loop<'s, E> {
             reading: false,
             pending: Action::None,
             outbox: None,
-            active: self.now,
-            over_since: None,
-            due: None,
+            clocks: Clocks::new(self.now),
         };
-        self.conns.insert(id, slot);
-        if let Some(idle) = self.shared.limits.idle_timeout {
-            self.schedule(id, self.now + idle);
-        }
+        let conns = &self.conns;
+        (self.deadlines).compact(conns.len(), || {
+            let armed = |(id, s): (&u64, &Slot<_>)| Some((s.clocks.armed()?, *id));
+            conns.iter().filter_map(armed).collect()
+        });
+        let slot = self.conns.entry(id).or_insert(slot);
+        (self.deadlines).update(&mut slot.clocks, id, &self.shared.limits, None);
         self.out.clear();
         let Some(slot) = self.conns.get_mut(&id) else {
             return Flow::Go;
         };
         let (events, out) = (self.events, &mut self.out);
-        match guard(self.shared.panics, "opened", || {
-            events.opened(&mut slot.conn, out)
-        }) {
+        match catch(self.shared.panics, || events.opened(&mut slot.conn, out)) {
             Ok((options, action)) => {
                 if let Some(idle) = options.tcp_keep_alive {
                     slot.conn.set_keep_alive(idle);
                 }
                 self.respond(id, action)
             }
-            Err(e) => self.close(id, Some(e)),
+            Err(panicked) => self.panicked(id, panicked),
         }
     }
     // ANCHOR_END: accept
@@ -270,7 +264,7 @@ impl<'s, E: Events> Loop<'s, E> {
             return Flow::Go; // closed since the reader sent it
         };
         slot.reading = false;
-        slot.active = self.now;
+        slot.clocks.last_active = self.now;
         self.data(id, data)
     }
 
@@ -283,11 +277,11 @@ impl<'s, E: Events> Loop<'s, E> {
         };
         self.out.clear();
         let (events, out) = (self.events, &mut self.out);
-        match guard(self.shared.panics, "data", || {
+        match catch(self.shared.panics, || {
             events.data(&mut slot.conn, input, out)
         }) {
             Ok(action) => self.respond(id, action),
-            Err(e) => self.close(id, Some(e)),
+            Err(panicked) => self.panicked(id, panicked),
         }
     }
     // ANCHOR_END: input
@@ -329,19 +323,11 @@ impl<'s, E: Events> Loop<'s, E> {
         let Some(slot) = self.conns.get_mut(&id) else {
             return Flow::Go;
         };
-        let limits = &self.shared.limits;
-        let over = slot.pending().0 > limits.output_limit;
-        if !over {
-            slot.over_since = None;
-        } else if slot.over_since.is_none() {
-            slot.over_since = Some(self.now);
-            if let Some(timeout) = limits.output_timeout {
-                self.schedule(id, self.now + timeout);
-            }
-        }
-        let Some(slot) = self.conns.get_mut(&id) else {
-            return Flow::Go;
-        };
+        // Moves its timeouts: the output one starts when it goes over the
+        // limit, and a callback may have set a deadline.
+        let (limits, (pending, _)) = (&self.shared.limits, slot.pending());
+        slot.clocks.touch(self.now, pending, limits);
+        (self.deadlines).update(&mut slot.clocks, id, limits, slot.conn.deadline());
         // The writer thread reports when its output is down to `level`.
         let waits_for =
             |slot: &Slot<_>, level| slot.outbox.as_ref().is_some_and(|o| o.notify_at(level));
@@ -391,7 +377,7 @@ impl<'s, E: Events> Loop<'s, E> {
             sent = try_write(&slot.sock, &self.out)?;
             c.add(Count::Writes, 1);
             if sent > 0 {
-                slot.active = self.now;
+                slot.clocks.last_active = self.now;
             }
             if sent < self.out.len() {
                 c.add(Count::WouldBlocks, 1);
@@ -456,69 +442,40 @@ impl<'s, E: Events> Loop<'s, E> {
         self.close(id, err)
     }
 
+    /// A callback about connection `id` panicked (under `Panics::Isolate`):
+    /// only that connection is closed, with the panic's message.
+    fn panicked(&mut self, id: u64, err: io::Error) -> Flow {
+        self.shared.counters[self.idx].add(Count::Panics, 1);
+        self.close(id, Some(err))
+    }
+
     // ANCHOR: expire
-    /// Closes, with `TimedOut`, each connection whose deadline has come,
-    /// and moves the others' entries on to their new deadlines: all the
-    /// work timeouts cost, done when an entry comes due, never per request.
+    /// Closes, with `TimedOut`, each connection whose time is up, and moves
+    /// the others' entries on: all the work timeouts cost, done when an
+    /// entry comes due, never per request (`src/shared/deadlines.rs`).
     fn expire(&mut self) -> Flow {
         let limits = &self.shared.limits;
         while let Some((at, id)) = self.deadlines.pop_due(self.now) {
             let Some(slot) = self.conns.get_mut(&id) else {
                 continue; // closed since
             };
-            if slot.due != Some(at) {
-                continue; // stale: the slot has an earlier entry
-            }
-            slot.due = None;
+            // What the writer thread did since: its last write is activity,
+            // and output drained below the limit is not over it any more.
             let (pending, active) = slot.pending();
-            // Drained below the limit since (its writer reports only the
-            // level the loop asked for): not over any more.
+            slot.clocks.last_active = active;
             if pending <= limits.output_limit {
-                slot.over_since = None;
+                slot.clocks.over_since = None;
             }
-            let idle = limits.idle_timeout.map(|t| (active + t, t));
-            let output = (slot.over_since.zip(limits.output_timeout)).map(|(s, t)| (s + t, t));
-            let why = match (idle, output) {
-                (_, Some((at, t))) if at <= self.now => format!(
-                    "output over its limit of {} bytes for {t:?}: the peer is not reading",
-                    limits.output_limit
-                ),
-                (Some((at, t)), _) if at <= self.now => {
-                    format!("idle for {t:?}: no byte in either direction")
+            let deadline = slot.conn.deadline();
+            let why = (self.deadlines).due(at, self.now, id, &mut slot.clocks, limits, deadline);
+            if let Some(why) = why {
+                self.shared.counters[self.idx].add(Count::TimedOut, 1);
+                if self.close(id, Some(why.error())) == Flow::Stop {
+                    return Flow::Stop;
                 }
-                _ => {
-                    let next = [idle, output].into_iter().flatten().map(|(at, _)| at).min();
-                    if let Some(next) = next {
-                        self.schedule(id, next);
-                    }
-                    continue;
-                }
-            };
-            let err = io::Error::new(io::ErrorKind::TimedOut, why);
-            if self.close(id, Some(err)) == Flow::Stop {
-                return Flow::Stop;
             }
         }
         Flow::Go
-    }
-
-    /// Makes sure the deadlines hold an entry for `id` no later than `at`.
-    fn schedule(&mut self, id: u64, at: Instant) {
-        let Some(slot) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if slot.due.is_some_and(|due| due <= at) {
-            return;
-        }
-        slot.due = Some(at);
-        let conns = &self.conns;
-        let live = || {
-            conns
-                .iter()
-                .filter_map(|(id, s)| Some((s.due?, *id)))
-                .collect()
-        };
-        self.deadlines.push(at, id, conns.len(), live);
     }
     // ANCHOR_END: expire
 
@@ -562,9 +519,7 @@ impl<'s, E: Events> Loop<'s, E> {
         // socket that has been shut down has no peer address any more. A
         // `closed` that panics has nothing left to close: it is dropped.
         let events = self.events;
-        let closed = guard(self.shared.panics, "closed", || {
-            events.closed(&mut conn, err)
-        });
+        let closed = catch(self.shared.panics, || events.closed(&mut conn, err));
         // Then stop the reader (shutting the socket down if it is in
         // `read`) and the writer (blocked in `write`, maybe), and wait for
         // them: the peer sees end-of-file now. The descriptor itself is
@@ -614,12 +569,12 @@ impl<'s, E: Events> Loop<'s, E> {
         let detached = match Arc::try_unwrap(sock) {
             Ok(sock) => {
                 let stream = sock.into_stream();
-                guard(panics, "detached", || events.detached(&mut conn, stream))
+                catch(panics, || events.detached(&mut conn, stream))
             }
             Err(_) => Err(io::Error::other("detach: the socket is still shared")),
         };
         let action = detached.unwrap_or_else(|e| {
-            guard(panics, "closed", || events.closed(&mut conn, Some(e))).unwrap_or(Action::None)
+            catch(panics, || events.closed(&mut conn, Some(e))).unwrap_or(Action::None)
         });
         Flow::after(action)
     }
@@ -642,27 +597,3 @@ fn udp_fd(s: &std::net::UdpSocket) -> crate::conn::SockFd {
 
 #[cfg(not(unix))]
 fn udp_fd(_: &std::net::UdpSocket) -> crate::conn::SockFd {}
-
-// ANCHOR: guard
-/// Runs one of a connection's callbacks (`name` is for the error). Under
-/// `Panics::Isolate` a panic is caught and becomes the error that its
-/// connection is closed with, and the loop goes on. Under `FailFast` it
-/// unwinds on, ends the loop, and `run` returns an error naming the loop
-/// (`run_loops` in `src/shared/loops.rs`).
-///
-/// `AssertUnwindSafe`: what the callback could leave half-changed is its
-/// connection, which is closed now, and the loop's output buffer, which is
-/// cleared before every callback; state the callbacks share is the
-/// `Events`' own (a `Mutex` there is poisoned, and says so).
-fn guard<R>(panics: Panics, name: &str, f: impl FnOnce() -> R) -> io::Result<R> {
-    if panics == Panics::FailFast {
-        return Ok(f());
-    }
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let msg = (payload.downcast_ref::<&str>().copied())
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(not a string)");
-        io::Error::other(format!("callback {name} panicked: {msg}"))
-    })
-}
-// ANCHOR_END: guard

@@ -16,7 +16,6 @@
 //! | `msg.rs` | the messages a loop receives, and what all the threads share | `stdloop.ch` and its types |
 //! | `event_loop.rs` | one loop thread: callbacks, writes, timeouts | `stdloopRun` and the `stdloop*` functions |
 //! | `writer.rs` | a write that never blocks the loop, and a connection's writer thread | `c.conn.Write` in `stdloopRead` |
-//! | `deadlines.rs` | the loop's timers for the idle and output timeouts | none |
 //! | `bell.rs` | calling a reader or accept thread back from its wait (unix) | `SetReadDeadline`, closing the listener |
 //!
 //! It uses only `std` to move bytes (accept, read, write, shutdown), so it
@@ -34,7 +33,6 @@
 
 #[cfg(unix)]
 mod bell;
-mod deadlines;
 mod event_loop;
 mod listener;
 mod msg;
