@@ -1,7 +1,8 @@
 //! Chapter 15, "What a server owes its clients": running out of file
 //! descriptors. The echo example runs as a child process whose
 //! `RLIMIT_NOFILE` is set low (the test runner's own limit is untouched),
-//! with two loops, under every accept strategy, while more clients connect
+//! with two loops, under every accept strategy of the reactor and on the
+//! thread-based variant, while more clients connect
 //! than it has fds for. It must not spin, must not print a line per failed
 //! accept, and must serve new clients again once the others leave.
 
@@ -28,11 +29,16 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-fn echo_with_few_fds(accept: &str) -> (Killed, u16) {
+/// The echo example with two loops; `engine` is an accept strategy of the
+/// reactor, or `threads` for the thread-based variant.
+fn echo_with_few_fds(engine: &str) -> (Killed, u16) {
     let mut cmd = Command::new(example_bin("echo"));
-    cmd.args(["--port", "0", "--loops", "2", "--accept", accept])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["--port", "0", "--loops", "2"]);
+    match engine {
+        "threads" => cmd.args(["--backend", "threads"]),
+        accept => cmd.args(["--accept", accept]),
+    };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: between fork and exec only `setrlimit`, which is
     // async-signal-safe, runs in the child.
     unsafe {
@@ -58,7 +64,13 @@ fn echo_with_few_fds(accept: &str) -> (Killed, u16) {
 #[test]
 fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
     within(120, || {
-        for accept in ["hand-off", "every-loop", "exclusive", "reuseport"] {
+        for accept in [
+            "hand-off",
+            "every-loop",
+            "exclusive",
+            "reuseport",
+            "threads",
+        ] {
             let (mut server, port) = echo_with_few_fds(accept);
             let pid = server.0.id();
             // Twice as many clients as the server has fds. Some are shed
