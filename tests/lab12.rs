@@ -152,7 +152,10 @@ fn lab12_redis_expire() {
                 ("TTL k", ":100"),
                 ("SET k v2", "+OK"),
                 ("TTL k", ":-1"),
-                ("EXPIRE k abc", "-ERR value is not an integer or out of range"),
+                (
+                    "EXPIRE k abc",
+                    "-ERR value is not an integer or out of range",
+                ),
                 (
                     "EXPIRE k",
                     "-ERR wrong number of arguments for 'expire' command",
