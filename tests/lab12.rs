@@ -47,7 +47,7 @@ fn redis_script(s: &mut TcpStream, lab: &str, command: &str, script: &[(&str, &s
         assert!(
             !got.starts_with("-ERR unknown command"),
             "{lab}: the redis example has no {command} yet: `{cmd}` got {got:?}. \
-             Add it to `Redis::execute` in examples/redis.rs (chapter 12, \"Exercises\")"
+             Add it to `Redis::execute` in examples/redis.rs (chapter 12's labs)"
         );
         assert_eq!(
             got, *want,
