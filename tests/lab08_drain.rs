@@ -84,7 +84,8 @@ fn lab08_drain_a_slow_reader_gets_all_of_its_reply() {
             thread::sleep(Duration::from_millis(100));
             let mut late = connect_tcp_or_refused(server.addr(0));
             if let Some(late) = late.as_mut() {
-                late.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                late.set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
                 let _ = late.write_all(b"give\n");
                 let mut buf = [0u8; 16];
                 if let Ok(n @ 1..) = late.read(&mut buf) {
