@@ -1,6 +1,6 @@
 //! The graders of chapter 12's labs ("Three servers"): new commands for the
 //! redis example and a new route for the http example. Each is `#[ignore]`d:
-//! it fails until you do its lab. Grade one with its name, all four with
+//! it fails until you do its lab. Grade one with its name, all five with
 //! `cargo test lab12 -- --ignored`:
 //!
 //! | lab | grader |
@@ -9,6 +9,7 @@
 //! | `APPEND key value` | `cargo test lab12_redis_append -- --ignored` |
 //! | `EXPIRE key seconds` and `TTL key` | `cargo test lab12_redis_expire -- --ignored` |
 //! | `GET /health` | `cargo test lab12_http_health -- --ignored` |
+//! | chunked request bodies | `cargo test lab12_http_chunked -- --ignored` |
 //!
 //! Each starts the example as a child process on port 0 (as
 //! `tests/ch12_redis.rs` does) and speaks to it over a raw socket, so the
@@ -21,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use ch12_common::{read_n, ExampleServer};
+use ch12_common::{read_n, send_byte_by_byte, ExampleServer};
 use common::{read_line, within};
 
 /// One RESP reply, whole: a line, or for a bulk string its length line and
@@ -222,5 +223,93 @@ fn lab12_http_health() {
             (200, &b"Hello World!\r\n"[..]),
             "lab12_http_health: the other routes must be unchanged"
         );
+    });
+}
+
+/// Sends `request` on a new connection (in one write, or a byte at a time)
+/// and reads one response.
+fn exchange_http(server: &ExampleServer, request: &[u8], byte_by_byte: bool) -> (u16, Vec<u8>) {
+    let mut s = server.connect();
+    if byte_by_byte {
+        send_byte_by_byte(&mut s, request);
+    } else {
+        s.write_all(request).unwrap();
+    }
+    read_response(&mut s)
+}
+
+/// Lab 12 "chunked request bodies": a body sent with
+/// `Transfer-Encoding: chunked` is decoded (chunk extensions and trailers
+/// skipped), whole or a byte at a time, and the next request on the
+/// connection is found after it; a bad chunk size is `400`, a body over
+/// `MAX_BODY` is `413` as soon as the size line says so, another transfer
+/// coding is still `501`, and `Content-Length` with `Transfer-Encoding` is
+/// `400` (RFC 9112, section 6.1: a request-smuggling trick).
+#[test]
+#[ignore = "lab 12: decode chunked request bodies, then `cargo test lab12_http_chunked -- --ignored`"]
+fn lab12_http_chunked() {
+    within(60, || {
+        let server = ExampleServer::start("http", &[]);
+        let head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let chunked = format!("{head}5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        let (status, body) = exchange_http(&server, chunked.as_bytes(), false);
+        assert!(
+            status != 501,
+            "lab12_http_chunked: the http example answers 501 to a chunked body: \
+             http::parse (examples/protocols/src/http.rs) refuses Transfer-Encoding. \
+             Decode `chunked` instead"
+        );
+        assert_eq!(
+            (status, String::from_utf8_lossy(&body).into_owned()),
+            (200, "hello world".to_string()),
+            "lab12_http_chunked: POST /echo with a chunked body must echo the decoded body"
+        );
+        // A byte at a time: the same answer.
+        let (status, body) = exchange_http(&server, chunked.as_bytes(), true);
+        assert_eq!(
+            (status, &body[..]),
+            (200, &b"hello world"[..]),
+            "lab12_http_chunked: the same request sent a byte at a time"
+        );
+        // Extensions and trailers are skipped, and the next request is
+        // found right after the body (pipelining).
+        let mut s = server.connect();
+        let with_extras = format!(
+            "{head}5;name=value\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        s.write_all(with_extras.as_bytes()).unwrap();
+        let (status, body) = read_response(&mut s);
+        assert_eq!(
+            (status, &body[..]),
+            (200, &b"hello"[..]),
+            "lab12_http_chunked: a chunk extension (`;name=value`) and a trailer are skipped"
+        );
+        let (status, body) = read_response(&mut s);
+        assert_eq!(
+            (status, &body[..]),
+            (200, &b"Hello World!\r\n"[..]),
+            "lab12_http_chunked: the request after a chunked body must be served too"
+        );
+        // Refusals.
+        let refused = [
+            (format!("{head}zz\r\nhello\r\n0\r\n\r\n"), 400, "a chunk size that is not hex"),
+            (format!("{head}5\r\nhelloXX0\r\n\r\n"), 400, "chunk data not followed by CRLF"),
+            (format!("{head}100001\r\n"), 413, "a chunk over MAX_BODY (1 MiB), at once"),
+            (
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_string(),
+                501,
+                "a transfer coding other than chunked",
+            ),
+            (
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .to_string(),
+                400,
+                "Content-Length and Transfer-Encoding together",
+            ),
+        ];
+        for (request, want, what) in refused {
+            let (status, _) = exchange_http(&server, request.as_bytes(), false);
+            assert_eq!(status, want, "lab12_http_chunked: {what} must get {want}");
+        }
     });
 }
