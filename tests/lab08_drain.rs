@@ -1,5 +1,5 @@
-//! The grader of lab 08 (chapter 8, "Tick, UDP, unix sockets, detach and
-//! shutdown", exercise 3): a graceful stop on the reactor. After
+//! The grader of lab 08 (chapter 8's exercise 3, "Graceful shutdown"): a
+//! graceful stop on the reactor. After
 //! `Stopper::stop`, each loop stops accepting, closes its connections that
 //! have nothing left to write, and keeps writing to the others until their
 //! output is gone or `DRAIN_TIMEOUT` (2 s) has passed; then it closes what
