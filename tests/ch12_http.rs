@@ -425,21 +425,3 @@ fn ch12_http_parsing_and_replying_allocate_nothing_in_steady_state() {
         0
     );
 }
-
-/// Exercise 2 of chapter 12: add a route, `GET /health`, answering `ok`
-/// and a newline, to `examples/http.rs`. Run with
-/// `cargo test ch12_exercise -- --ignored`.
-#[test]
-#[ignore = "chapter 12, exercise 2: add a /health route to examples/http.rs"]
-fn ch12_exercise_health_route() {
-    within(60, || {
-        let server = ExampleServer::start("http", &[]);
-        let mut s = server.connect();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let health = read_response(&mut s).unwrap();
-        assert_eq!((health.status, &health.body[..]), (200, &b"ok\n"[..]));
-        let other = read_response(&mut s).unwrap();
-        assert_eq!(other.body, HELLO, "the other routes are unchanged");
-    });
-}

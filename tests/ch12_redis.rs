@@ -484,26 +484,3 @@ fn ch12_redis_parsing_and_replying_allocate_nothing_in_steady_state() {
     assert_eq!(copy, 1);
 }
 // ANCHOR_END: no_alloc
-
-/// Exercise 1 of chapter 12: add `STRLEN key` to `examples/redis.rs`. Run
-/// with `cargo test ch12_exercise -- --ignored`.
-#[test]
-#[ignore = "chapter 12, exercise 1: add STRLEN to examples/redis.rs"]
-fn ch12_exercise_strlen() {
-    within(60, || {
-        let server = ExampleServer::start("redis", &[]);
-        let mut s = server.connect();
-        exchange(
-            &mut s,
-            &[
-                ("SET k hello", "+OK"),
-                ("STRLEN k", ":5"),
-                ("STRLEN nope", ":0"),
-                (
-                    "STRLEN",
-                    "-ERR wrong number of arguments for 'strlen' command",
-                ),
-            ],
-        );
-    });
-}

@@ -67,6 +67,23 @@ pub trait Signal: Send + Sync {
 // ANCHOR: poll
 /// A readiness poller, level-triggered: a descriptor that stays ready is
 /// reported by every wait until it is not ready any more.
+///
+/// What the loop relies on, beyond each method's own contract (each is a
+/// property of the conformance suite, `src/poll/conformance.rs`):
+///
+/// - **Closing forgets.** The loop closes a connection's fd without calling
+///   [`Poll::delete`] first, as epoll and kqueue allow: closing the last
+///   descriptor of a socket ends its watch. A closed fd is never reported
+///   again.
+/// - **Numbers come back.** The kernel gives a new socket the lowest free
+///   number, so the next accepted connection often has the number of one
+///   just closed, and [`Poll::add`] is called with it while a backend that
+///   cannot see the close (`poll(2)`, `select(2)`) may still hold it. Such an
+///   `add` must succeed and replace what was held: no interest of the closed
+///   socket may be reported for the new one.
+/// - **One thread.** Every method but [`Signal::signal`] is called from the
+///   loop's own thread only; the poller needs `Send` (it is built on one
+///   thread and moved to its loop), not `Sync`.
 pub trait Poll: Sized + Send {
     /// The handle other threads use to wake this poller.
     type Signal: Signal + 'static;

@@ -470,11 +470,20 @@ pub fn loop_index() -> usize {
         .unwrap_or_else(|| panic!("callback on thread {name:?}, not an evio loop"))
 }
 
+/// This package's cargo features that change what the examples are (a test
+/// sees its own features with `cfg!`; cargo tells it no list). `conformance`
+/// is not here: every test and example build has it already (Cargo.toml).
+pub const FEATURES: &[(&str, bool)] = &[("libkqueue", cfg!(feature = "libkqueue"))];
+
 /// The path of an example binary, `target/<profile>/examples/NAME`, next to
 /// the test binary (`target/<profile>/deps/...`). A plain `cargo test`
 /// builds the examples; `cargo test --test FILE` does not, so the binary is
 /// (re)built first with the cargo that runs the tests, which never runs a
 /// stale one and costs a fraction of a second when it is up to date.
+/// The build gets the cargo features the tests were built with
+/// ([`FEATURES`]): under `cargo test --features libkqueue` the examples run
+/// on kqueue too, and a build without the feature would also overwrite the
+/// binary that `cargo test` built with it.
 pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
@@ -483,6 +492,14 @@ pub fn example_bin(name: &str) -> PathBuf {
         .expect("target/<profile>/deps");
     let mut build = std::process::Command::new(env!("CARGO"));
     build.args(["build", "--quiet", "--example", name]);
+    let on: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
+    if !on.is_empty() {
+        build.args(["--features", &on.join(",")]);
+    }
     if profile_dir.file_name() == Some("release".as_ref()) {
         build.arg("--release");
     }

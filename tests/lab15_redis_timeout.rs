@@ -1,6 +1,7 @@
-//! Chapter 15's graded exercise: the redis example's own idle timeout
-//! (`--timeout SECONDS`, like redis-server's `timeout`). Ignored until you
-//! do exercise 1; run it with `cargo test ch15_exercise -- --ignored`.
+//! The grader of lab 15 (chapter 15, "What a server owes its clients",
+//! exercise 1): the redis example's own idle timeout (`--timeout SECONDS`,
+//! like redis-server's `timeout`). `#[ignore]`d: it fails until you do the
+//! lab. Grade it with `cargo test lab15 -- --ignored`.
 
 mod common;
 
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::{parse_ready, spawn, within};
 
 #[test]
-#[ignore = "chapter 15, exercise 1: the redis example's --timeout"]
-fn ch15_exercise_redis_timeout_closes_an_idle_client_only() {
+#[ignore = "lab 15: give the redis example a --timeout flag, then `cargo test lab15 -- --ignored`"]
+fn lab15_redis_timeout_closes_an_idle_client_only() {
     within(60, || {
         for engine in ["epoll", "threads"] {
             let (_server, mut out) = spawn(
@@ -23,7 +24,8 @@ fn ch15_exercise_redis_timeout_closes_an_idle_client_only() {
             out.read_line(&mut line).unwrap();
             assert!(
                 !line.is_empty(),
-                "the redis example did not start: has it a --timeout flag yet (exercise 1)?"
+                "lab15: the redis example did not start with `--timeout 1`: it has no \
+                 --timeout flag yet (its error is above). Add it to `Flags` in examples/redis.rs"
             );
             let (port, _) = parse_ready("redis", &line);
             let connect = || {
@@ -44,7 +46,12 @@ fn ch15_exercise_redis_timeout_closes_an_idle_client_only() {
             // The idle one was closed after about a second, with nothing to read.
             let mut buf = [0u8; 16];
             let n = idle.read(&mut buf).unwrap_or(0);
-            assert_eq!(n, 0, "{engine}: the idle client got {:?}", &buf[..n]);
+            assert_eq!(
+                n,
+                0,
+                "lab15, {engine}: the idle client got {:?} instead of being closed",
+                &buf[..n]
+            );
             assert!(t.elapsed() < Duration::from_secs(5), "{engine}");
         }
     });

@@ -1,9 +1,6 @@
-//! The checks of chapter 13's exercises that need a running server. Each is
-//! `#[ignore]`d: it fails until you have done its exercise. Run them with
-//! `cargo test ch13_exercise -- --ignored`.
-//!
-//! Chapter 13, "Beyond evio", sets the exercises; this file grades
-//! exercise 5, a balancing rule by the client's address.
+//! The grader of lab 13 (chapter 13, "Beyond evio", exercise 5): a fourth
+//! balancing rule, by the client's address. `#[ignore]`d: it fails until you
+//! have done the lab. Grade it with `cargo test lab13 -- --ignored`.
 
 mod common;
 
@@ -52,13 +49,17 @@ fn connect_from(from: Ipv4Addr, server: SocketAddr) -> (TcpStream, usize) {
 /// must land on the same loop, and sixteen addresses must spread over at
 /// least three of four loops: on the reactor's hand-off and on the
 /// thread-based variant, where one thread chooses for all. Run with
-/// `cargo test ch13_exercise -- --ignored`.
+/// `cargo test lab13 -- --ignored`.
 #[test]
-#[ignore = "chapter 13, exercise 5: add LoadBalance::PeerHash, parsed as \"peer-hash\""]
-fn ch13_exercise_peer_hash_keeps_each_client_on_one_loop() {
-    let rule: LoadBalance = "peer-hash"
-        .parse()
-        .unwrap_or_else(|e| panic!("exercise 5 is not done yet: {e}"));
+#[ignore = "lab 13: add LoadBalance::PeerHash, parsed as \"peer-hash\", then `cargo test lab13 -- --ignored`"]
+fn lab13_peer_hash_keeps_each_client_on_one_loop() {
+    let rule: LoadBalance = "peer-hash".parse().unwrap_or_else(|e| {
+        panic!(
+            "lab13: there is no balancing rule \"peer-hash\" yet ({e}): add \
+             LoadBalance::PeerHash in src/api.rs, parsed from \"peer-hash\", and its choice \
+             in Balancer::choose (src/shared/balancer.rs)"
+        )
+    });
     within(60, move || {
         for setup in backends() {
             if setup.accept != Accept::HandOff {
@@ -79,7 +80,9 @@ fn ch13_exercise_peer_hash_keeps_each_client_on_one_loop() {
                     .collect();
                 assert!(
                     loops.iter().all(|&l| l == loops[0]),
-                    "{setup:?}: the connections from {from} went to loops {loops:?}"
+                    "lab13, {setup:?}: the connections from {from} went to loops {loops:?}: \
+                     one client's connections must all land on one loop (hash the IP \
+                     address only, not the port)"
                 );
                 loop_of_peer.push(loops[0]);
             }
@@ -88,7 +91,8 @@ fn ch13_exercise_peer_hash_keeps_each_client_on_one_loop() {
             used.dedup();
             assert!(
                 used.len() >= 3,
-                "{setup:?}: {PEERS} clients went only to loops {used:?} (by client: {loop_of_peer:?})"
+                "lab13, {setup:?}: {PEERS} clients went only to loops {used:?} (by client: \
+                 {loop_of_peer:?}): a hash should spread them over at least 3 of {LOOPS} loops"
             );
             drop(held);
             server.stop(10).unwrap();
