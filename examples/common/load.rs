@@ -24,6 +24,9 @@ pub const MSG: &[u8] = b"PING\r\n";
 /// The size of one read.
 const READ: usize = 64 * 1024;
 
+/// How long the server may answer nothing before the run fails.
+const STALL: Duration = Duration::from_secs(2);
+
 /// Connections with messages in flight, ready to [`run`](PingLoad::run).
 pub struct PingLoad {
     poll: DefaultPoll,
@@ -96,10 +99,20 @@ impl PingLoad {
         let mut round_trips = 0u64;
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(seconds);
+        let mut answered = start;
         while Instant::now() < end {
             self.poll
                 .wait(&mut events, Some(Duration::from_millis(100)))?;
             let now = Instant::now();
+            // Every connection has a message in flight: a server that answers
+            // none for this long has stopped, and a run that waits it out
+            // would pass with a low rate (wrk's default time-out is the same).
+            if now.duration_since(answered) > STALL {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer on any connection for {STALL:?}: the server stopped"),
+                ));
+            }
             for ev in &events {
                 let i = self.by_fd[ev.fd as usize];
                 let n = match self.streams[i].read(&mut buf) {
@@ -121,6 +134,9 @@ impl PingLoad {
                     ));
                 }
                 let whole = (at + n) / MSG.len();
+                if whole > 0 {
+                    answered = now;
+                }
                 self.partial[i] = (at + n) % MSG.len();
                 round_trips += whole as u64;
                 // The `whole` oldest messages of this connection are back.

@@ -110,17 +110,21 @@ impl Counter {
                     .ok()
             })
             .flatten();
-        // Measuring starts only once the counter is attached: perf writes
-        // its file's first line then (strace writes only at the end, and
-        // attaches in a few milliseconds). Under load perf can take longer
-        // than the 100 ms one might guess.
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while method == Method::Perf
-            && Instant::now() < deadline
-            && std::fs::metadata(&out).map_or(true, |m| m.len() == 0)
-        {
-            std::thread::sleep(Duration::from_millis(10));
+        // Measuring must start when counting does, or the counts cover more
+        // time than the window they are divided by. perf has attached once
+        // it holds a perf_event descriptor per event (it opens them all
+        // before it counts); strace attaches in a few milliseconds.
+        let pid = child.as_ref().map_or(0, |c| c.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let wanted = if method == Method::Perf {
+            DETAIL.len() + 1
+        } else {
+            0
+        };
+        while perf_fds(pid) < wanted && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
+        std::thread::sleep(Duration::from_millis(50));
         Counter { method, child, out }
     }
 
@@ -180,6 +184,18 @@ impl Counter {
     }
 }
 // ANCHOR_END: syscalls
+
+/// How many perf_event descriptors process `pid` holds.
+fn perf_fds(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.filter_map(Result::ok)
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("perf_event"))
+        })
+        .count()
+}
 
 /// Voluntary and involuntary context switches of every thread of `pid`.
 pub fn context_switches(pid: u32) -> u64 {
