@@ -220,7 +220,8 @@ mod linux {
 
         let mut load = PingLoad::start(streams, 1)?;
         let (ticks0, switches0) = (cpu_ticks(pid), switches(pid));
-        let (round_trips, secs) = load.run(seconds)?;
+        let outcome = load.run(seconds)?;
+        let (round_trips, secs) = (outcome.round_trips, outcome.secs);
         let (ticks1, switches1) = (cpu_ticks(pid), switches(pid));
         // SAFETY: a plain query.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
