@@ -8,10 +8,11 @@
 //! do them in, and learns when each is *done*. Three things follow, each
 //! marked where the code handles it:
 //!
-//! - **The kernel owns a buffer while its operation is in flight.** A
-//!   connection's receive buffer, and the bytes of the send in flight, must
-//!   neither move nor be freed until the completion comes back; new output
-//!   goes to a second buffer meanwhile (`Slot::out` and `Slot::sending`).
+//! - **The kernel owns a buffer while its operation is in flight.** The
+//!   bytes of a send in flight must neither move nor be freed until its
+//!   completion comes back; new output goes to a second buffer meanwhile
+//!   (`Slot::out` and `Slot::sending`). Receives take their buffers from a
+//!   ring the loop lends the kernel (`buffers.rs`), only when bytes arrive.
 //! - **A read is done when its completion arrives**, not when a wait says
 //!   the socket is readable: the loop never calls `recv` or `send` itself.
 //! - **Closing is not immediate.** A connection's operations must come back
@@ -27,19 +28,13 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::buffers::{self, BufRing};
 use super::note::{Bell, Note};
 use crate::api::{Action, Config, Flow, Limits, Panics};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
-
-/// Each connection's receive buffer. The kernel may write into it at any
-/// time while a receive is in flight, so it cannot be the loop's one shared
-/// buffer as in the reactor: every connection with a receive armed owns
-/// one. A provided-buffer ring would lend buffers only to connections that
-/// have data (chapter 16, what is left).
-const RECV_BUFFER: usize = 16 * 1024;
 
 /// A fully sent output buffer with at most this much capacity is kept for
 /// the next reply; a bigger one is freed (evio's number, as the reactor's).
@@ -134,8 +129,8 @@ struct Slot<C> {
     /// them until the send completes, so nothing may touch this buffer.
     sending: Vec<u8>,
     sent: usize,
-    /// The receive buffer: the kernel's while `recv_armed`.
-    input: Box<[u8]>,
+    /// A receive is in flight. It holds no buffer: the kernel takes one
+    /// from the loop's buffer ring when bytes arrive (`buffers.rs`).
     recv_armed: bool,
     send_armed: bool,
     /// The action to perform once the output is written.
@@ -157,6 +152,9 @@ impl<C> Slot<C> {
 pub(crate) struct Loop<'s, E: Events> {
     idx: usize,
     ring: IoUring,
+    /// The receive buffers, lent to the kernel. After `ring`: fields drop in
+    /// order, and the ring must be gone before the buffers are freed.
+    buffers: BufRing,
     bell: Bell,
     /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
     bell_buf: Box<u64>,
@@ -185,6 +183,7 @@ impl<'s, E: Events> Loop<'s, E> {
     pub(crate) fn new(
         idx: usize,
         ring: IoUring,
+        buffers: BufRing,
         bell: Bell,
         notes: Arc<NoteQueue<Note>>,
         shared: &'s Shared,
@@ -193,6 +192,7 @@ impl<'s, E: Events> Loop<'s, E> {
         Loop {
             idx,
             ring,
+            buffers,
             bell,
             bell_buf: Box::new(0),
             bell_armed: false,
@@ -223,9 +223,10 @@ impl<'s, E: Events> Loop<'s, E> {
     /// submitted at once.
     fn push(&mut self, entry: squeue::Entry) {
         self.count(Count::Submitted, 1);
-        // SAFETY: every buffer an entry points to (a slot's `input` or
-        // `sending`, `bell_buf`) stays put until its completion is reaped:
-        // slots are freed only when no operation of theirs is in flight.
+        // SAFETY: every buffer an entry points to (a slot's `sending`,
+        // `bell_buf`, the buffer ring) stays put until its completion is
+        // reaped: slots are freed only when no operation of theirs is in
+        // flight, and the ring only after the loop's ring is gone.
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
             self.count(Count::Waits, 1);
             if let Err(e) = self.ring.submit() {
@@ -342,7 +343,7 @@ impl<'s, E: Events> Loop<'s, E> {
                     self.arm_bell();
                     Flow::Go
                 }
-                Some(Op::Recv) => self.received(fd, id, res),
+                Some(Op::Recv) => self.received(fd, id, res, flags),
                 Some(Op::Send) => self.sent(fd, id, res),
                 Some(Op::Cancel) | None => Flow::Go,
             };
@@ -475,7 +476,6 @@ impl<'s, E: Events> Loop<'s, E> {
             out,
             sending: Vec::new(),
             sent: 0,
-            input: vec![0; RECV_BUFFER].into_boxed_slice(),
             recv_armed: false,
             send_armed: false,
             action: Action::None,
@@ -497,8 +497,7 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR_END: admit
 
     fn slot(&mut self, fd: RawFd, id: u64) -> Option<&mut Slot<E::Context>> {
-        let slot = self.slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()?;
-        (slot.conn.id & ID_MASK == id & ID_MASK).then_some(slot)
+        slot_of(&mut self.slots, fd, id)
     }
 
     // ANCHOR: settle
@@ -536,10 +535,14 @@ impl<'s, E: Events> Loop<'s, E> {
         let mut recv = None;
         if !slot.recv_armed && slot.action == Action::None && pending <= limits.output_limit {
             slot.recv_armed = true;
-            let (ptr, len) = (slot.input.as_mut_ptr(), slot.input.len() as u32);
-            let id = slot.conn.id;
-            let entry = opcode::Recv::new(types::Fd(fd), ptr, len).build();
-            recv = Some(entry.user_data(tag(Op::Recv, fd, id)));
+            // No buffer: a group, from which the kernel picks one when
+            // the bytes come (`BUFFER_SELECT`).
+            let len = buffers::SIZE as u32;
+            let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+                .buf_group(buffers::GROUP)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT);
+            recv = Some(entry.user_data(tag(Op::Recv, fd, slot.conn.id)));
         }
         slot.clocks.touch(now, pending, limits);
         let key = (fd, slot.conn.id);
@@ -556,12 +559,21 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR_END: settle
 
     // ANCHOR: received
-    /// A receive completed: `res` bytes are in the slot's buffer, or the
-    /// peer closed (`0`), or an error.
-    fn received(&mut self, fd: RawFd, id: u64, res: i32) -> Flow {
-        let panics = self.shared.panics;
-        let events = self.events;
-        let Some(slot) = self.slot(fd, id) else {
+    /// A receive completed: `res` bytes are in the buffer its flags name,
+    /// or the peer closed (`0`), or an error. The buffer goes back to the
+    /// ring once `data` has returned, whatever happened.
+    fn received(&mut self, fd: RawFd, id: u64, res: i32, flags: u32) -> Flow {
+        let bid = cqueue::buffer_select(flags);
+        let flow = self.receive(fd, id, res, bid);
+        if let Some(bid) = bid {
+            self.buffers.give_back(bid);
+        }
+        flow
+    }
+
+    fn receive(&mut self, fd: RawFd, id: u64, res: i32, bid: Option<u16>) -> Flow {
+        let (panics, events) = (self.shared.panics, self.events);
+        let Some(slot) = slot_of(&mut self.slots, fd, id) else {
             return Flow::Go;
         };
         slot.recv_armed = false;
@@ -578,14 +590,18 @@ impl<'s, E: Events> Loop<'s, E> {
             }
             0 => return self.close(fd, None),
             n if n < 0 => match -n {
-                libc::EINTR | libc::EAGAIN => Ok(()),
+                // ENOBUFS: more receives completed in one batch than the
+                // ring has buffers; they are all back now: receive again.
+                libc::EINTR | libc::EAGAIN | libc::ENOBUFS => Ok(()),
                 err => return self.close(fd, Some(io::Error::from_raw_os_error(err))),
             },
             n => {
-                let Slot {
-                    conn, input, out, ..
-                } = &mut *slot;
-                let input = &input[..n as usize];
+                let Slot { conn, out, .. } = &mut *slot;
+                let Some(bid) = bid else {
+                    let err = io::Error::other("a receive completed without a buffer");
+                    return self.close(fd, Some(err));
+                };
+                let input = self.buffers.get(bid, n as usize);
                 let got = catch(panics, || events.data(conn, input, out));
                 got.map(|action| slot.action = action)
             }
@@ -805,6 +821,7 @@ impl<'s, E: Events> Loop<'s, E> {
         if self.in_flight() {
             std::mem::forget(std::mem::take(&mut self.slots));
             std::mem::forget(std::mem::replace(&mut self.bell_buf, Box::new(0)));
+            self.buffers.leak();
         }
     }
 
@@ -814,6 +831,12 @@ impl<'s, E: Events> Loop<'s, E> {
             || self.slots.iter().any(Option::is_some)
     }
     // ANCHOR_END: drain
+}
+
+/// The connection at `fd`, if it is still the one with this id.
+fn slot_of<C>(slots: &mut [Option<Slot<C>>], fd: RawFd, id: u64) -> Option<&mut Slot<C>> {
+    let slot = slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()?;
+    (slot.conn.id & ID_MASK == id & ID_MASK).then_some(slot)
 }
 
 /// A send of the rest of `sending`, with `MSG_NOSIGNAL`: a peer that has

@@ -10,11 +10,13 @@
 //! | file | holds |
 //! |---|---|
 //! | `note.rs` | the notes, and the eventfd bell that wakes a loop through its ring |
+//! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
 //!
 //! What this step leaves out, and why, is at the end of chapter 16: UDP,
-//! a provided-buffer ring, `Accept` strategies other than hand-off.
+//! multishot receive, `Accept` strategies other than hand-off.
 
+mod buffers;
 mod event_loop;
 mod note;
 
@@ -28,6 +30,7 @@ use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{run_loops, Counters, Listener, Report, Stats, Stop, Stopper};
+use buffers::BufRing;
 use event_loop::{Loop, Shared};
 use note::{Bell, Note};
 
@@ -66,8 +69,15 @@ pub(crate) fn open_ring() -> io::Result<IoUring> {
 /// the thread that opened it a notification that interrupts whatever
 /// blocking call it is in: a `recv` with a timeout returns `EINTR`. Found
 /// by this repository's tests, whose client threads probed, then read.
+/// The probe registers a buffer ring too (Linux 5.19), as each loop will.
 pub(crate) fn probe() -> io::Result<()> {
-    let probe = std::thread::spawn(|| open_ring().map(drop));
+    let probe = std::thread::spawn(|| {
+        let ring = open_ring()?;
+        let buffers = BufRing::new(&ring)?;
+        drop(ring); // first: the kernel lets go of the buffers with it
+        drop(buffers);
+        Ok(())
+    });
     probe
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("probing io_uring panicked")))
@@ -166,7 +176,9 @@ impl Server {
         let queues = self.notes.clone();
         let items = self.bells.into_iter().zip(self.notes).collect();
         let run = |idx, (bell, notes), _: &Report| {
-            Loop::new(idx, open_ring()?, bell, notes, &shared, events).run()
+            let ring = open_ring()?;
+            let buffers = BufRing::new(&ring)?;
+            Loop::new(idx, ring, buffers, bell, notes, &shared, events).run()
         };
         let result = run_loops(items, run, |reports| {
             let first = reports.first();
