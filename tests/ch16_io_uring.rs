@@ -142,3 +142,63 @@ fn ch16_a_close_cancels_the_receive_in_flight() {
         server.stop(10).unwrap();
     });
 }
+
+/// Detaches its connection when woken, and answers on the detached stream.
+#[derive(Default)]
+struct DetachOnWake {
+    waker: Mutex<Option<evio::Waker>>,
+}
+
+impl Events for DetachOnWake {
+    type Context = ();
+
+    fn opened(&self, c: &mut Conn<()>, _out: &mut Vec<u8>) -> (evio::Options, Action) {
+        *self.waker.lock().unwrap() = Some(c.waker());
+        Default::default()
+    }
+
+    fn data(&self, _c: &mut Conn<()>, input: &[u8], out: &mut Vec<u8>) -> Action {
+        if input.is_empty() {
+            out.extend_from_slice(b"leaving\n");
+            return Action::Detach;
+        }
+        out.extend_from_slice(input);
+        Action::None
+    }
+
+    fn detached(&self, _c: &mut Conn<()>, mut stream: evio::Stream) -> Action {
+        stream.write_all(b"detached\n").unwrap();
+        Action::None
+    }
+}
+
+/// A detach asked for by a wake, while the connection's receive is in
+/// flight: the output goes first, the receive is cancelled, and only once
+/// it has come back does `detached` get the (blocking) stream.
+#[test]
+fn ch16_a_detach_waits_for_the_cancelled_receive() {
+    if !have_ring("ch16_a_detach_waits_for_the_cancelled_receive") {
+        return;
+    }
+    within(60, || {
+        let events = Arc::new(DetachOnWake::default());
+        let cfg = config(Backend::IoUring, 1, LoadBalance::Random);
+        let server = start(
+            Backend::IoUring,
+            events.clone(),
+            cfg,
+            &["tcp://127.0.0.1:0"],
+        );
+        let mut c = connect_tcp(server.addr(0));
+        c.write_all(b"hi\n").unwrap();
+        assert_eq!(read_line(&mut c), "hi\n");
+        let waker = events.waker.lock().unwrap().take().unwrap();
+        waker.wake().unwrap();
+        assert_eq!(read_line(&mut c), "leaving\n");
+        assert_eq!(read_line(&mut c), "detached\n");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        server.stop(10).unwrap();
+    });
+}
