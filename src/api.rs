@@ -113,6 +113,10 @@ pub enum Backend {
     Kqueue,
     /// The thread-based variant: plain std threads, no poller (evio's `-net`).
     Threads,
+    /// The completion-based engine on io_uring (Linux 5.19 or later, chapter
+    /// 16). Fails at `bind`, naming the cause, where the kernel or a
+    /// seccomp profile forbids io_uring; `Auto` never picks it.
+    IoUring,
 }
 
 impl std::str::FromStr for Backend {
@@ -125,9 +129,10 @@ impl std::str::FromStr for Backend {
             "epoll" => Ok(Backend::Epoll),
             "kqueue" => Ok(Backend::Kqueue),
             "threads" | "stdlib" => Ok(Backend::Threads),
+            "io-uring" | "iouring" => Ok(Backend::IoUring),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("unknown backend {s:?}: expected auto, epoll, kqueue or threads"),
+                format!("unknown backend {s:?}: expected auto, epoll, kqueue, threads or io-uring"),
             )),
         }
     }
@@ -291,6 +296,10 @@ pub struct LoopStats {
     pub timed_out: u64,
     /// Callbacks that panicked, under `Panics::Isolate` (chapter 15).
     pub panics: u64,
+    /// Operations handed to the kernel through a ring: accepts, receives,
+    /// sends, cancellations (the io_uring engine only, chapter 16). There
+    /// a wait is one `io_uring_enter`, which may carry many of them.
+    pub submitted: u64,
 }
 // ANCHOR_END: loop_stats
 
@@ -313,6 +322,7 @@ impl LoopStats {
                 rejected: a.rejected + b.rejected,
                 timed_out: a.timed_out + b.timed_out,
                 panics: a.panics + b.panics,
+                submitted: a.submitted + b.submitted,
             })
     }
 }
@@ -322,7 +332,7 @@ impl std::fmt::Display for LoopStats {
         write!(
             f,
             "waits {} notes {} accepts {} refusals {} reads {} writes {} would-block {} \
-             interest {} in {} B out {} B rejected {} timed-out {} panics {}",
+             interest {} in {} B out {} B rejected {} timed-out {} panics {} submitted {}",
             self.waits,
             self.notes,
             self.accepts,
@@ -335,7 +345,8 @@ impl std::fmt::Display for LoopStats {
             self.bytes_out,
             self.rejected,
             self.timed_out,
-            self.panics
+            self.panics,
+            self.submitted
         )
     }
 }

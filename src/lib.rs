@@ -20,7 +20,7 @@
 //! | the connection, the note queue | `conn.rs`, `notes.rs` | [`Conn`] and [`Waker`], naming no engine; the queue through which other threads wake a loop | 2, 4 |
 //! | the callbacks | `events.rs` | [`Events`] | 2 |
 //! | what engines share | `shared/` | listeners, sockets, loop threads, [`Stopper`], the UDP reply | 5, 6, 8, 9 |
-//! | the engines | `reactor/`, `threads/` | the reactor on a poller; the thread-based variant. Neither imports the other | 5 to 9 |
+//! | the engines | `reactor/`, `threads/`, `uring/` | the reactor on a poller; the thread-based variant; the completion-based engine on io_uring (Linux). None imports another | 5 to 9, 16 |
 //! | the server | `server.rs` | [`Server`]: picks an engine at `bind` | 9 |
 //! | the crate | `lib.rs` | what is public | 2 |
 //!
@@ -60,6 +60,9 @@ mod server;
 mod shared;
 mod sync;
 mod threads;
+// io_uring exists on Linux only (chapter 16).
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use api::{
     Accept, Action, Addr, Backend, Config, Limits, LoadBalance, LoopStats, Options, Panics,
@@ -87,6 +90,19 @@ pub mod internals {
     pub use crate::reactor::balance::may_accept;
     #[cfg(unix)]
     pub use crate::reactor::note::wake_target;
+
+    /// Whether this machine lets a process open an io_uring: `Err` with the
+    /// reason where the kernel lacks it or a seccomp profile forbids it,
+    /// so that the tests skip `Backend::IoUring` there, saying why.
+    pub fn io_uring_available() -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return crate::uring::probe();
+        #[cfg(not(target_os = "linux"))]
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "io_uring is Linux only",
+        ));
+    }
 
     /// A [`Writer`](crate::Writer) that delivers through `via`, with its own
     /// budget of `limit` bytes: for chapter 13's loom model.

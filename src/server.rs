@@ -17,6 +17,8 @@ use crate::events::Events;
 use crate::reactor;
 use crate::shared::{Stats, Stopper};
 use crate::threads;
+#[cfg(target_os = "linux")]
+use crate::uring;
 
 /// A bound server, ready to run: the reactor or the thread-based variant,
 /// whichever [`Server::bind`] chose.
@@ -29,6 +31,8 @@ enum Imp {
     #[cfg(unix)]
     Reactor(reactor::Server),
     Threads(threads::Server),
+    #[cfg(target_os = "linux")]
+    IoUring(uring::Server),
 }
 
 // ANCHOR: choose
@@ -50,6 +54,19 @@ impl Server {
             .iter()
             .map(|a| ListenAddr::parse(a))
             .collect::<io::Result<Vec<_>>>()?;
+        // io_uring, asked for by name (`Auto` never picks it), unless an
+        // address asks for the thread-based variant with a `-net` scheme.
+        if config.backend == Backend::IoUring && !addrs.iter().any(|a| a.stdlib) {
+            #[cfg(target_os = "linux")]
+            return Ok(Server {
+                imp: Imp::IoUring(uring::Server::bind(config, &addrs)?),
+            });
+            #[cfg(not(target_os = "linux"))]
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "backend IoUring needs Linux: io_uring exists on no other OS",
+            ));
+        }
         if !wants_threads(&config, &addrs) {
             #[cfg(unix)]
             return Ok(Server {
@@ -73,6 +90,8 @@ impl Server {
             #[cfg(unix)]
             Imp::Reactor(s) => s.info(),
             Imp::Threads(s) => s.info(),
+            #[cfg(target_os = "linux")]
+            Imp::IoUring(s) => s.info(),
         }
     }
 
@@ -82,6 +101,8 @@ impl Server {
             #[cfg(unix)]
             Imp::Reactor(s) => s.stopper(),
             Imp::Threads(s) => s.stopper(),
+            #[cfg(target_os = "linux")]
+            Imp::IoUring(s) => s.stopper(),
         }
     }
 
@@ -92,6 +113,8 @@ impl Server {
             #[cfg(unix)]
             Imp::Reactor(s) => s.stats(),
             Imp::Threads(s) => s.stats(),
+            #[cfg(target_os = "linux")]
+            Imp::IoUring(s) => s.stats(),
         }
     }
 
@@ -103,6 +126,8 @@ impl Server {
             #[cfg(unix)]
             Imp::Reactor(s) => s.run(events),
             Imp::Threads(s) => s.run(events),
+            #[cfg(target_os = "linux")]
+            Imp::IoUring(s) => s.run(events),
         }
     }
 

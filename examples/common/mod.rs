@@ -38,7 +38,7 @@ pub struct ServerFlags {
     /// Also listen on this unix socket path
     #[arg(long, value_name = "PATH")]
     pub unixsocket: Option<String>,
-    /// The implementation: auto, epoll, kqueue or threads
+    /// The implementation: auto, epoll, kqueue, threads or io-uring
     // Parsed by `Backend`'s `FromStr`, like `balance`.
     #[arg(long, default_value = "auto")]
     pub backend: Backend,

@@ -26,6 +26,7 @@ use crate::api::{Action, Writes};
 use crate::conn::{Conn, Deliver};
 use crate::events::Events;
 use crate::poll::{Interest, Poll};
+use crate::shared;
 
 /// A fully written output buffer with at most this much capacity is kept for
 /// the next reply; a bigger one is freed, so one large reply does not pin
@@ -329,33 +330,14 @@ fn write<E: Events, P: Poll, S: ConnIo>(
 }
 // ANCHOR_END: write
 
-// ANCHOR: wake
-/// A wake-up for this connection (evio's `loopWake`): `data` with no input.
-/// Unlike evio, its output is *appended* to pending output and its action
-/// does not replace a pending one (evio's weakness 7 loses both).
-pub fn wake<E: Events, P: Poll, S: ConnIo>(
-    events: &E,
-    poll: &mut P,
-    c: &mut Conn<E::Context>,
-    s: &mut ConnState,
-    io: &mut S,
-) -> Outcome {
-    if !s.opened {
-        return Outcome::Continue;
-    }
-    let action = events.data(c, &[], &mut s.out);
-    if s.action == Action::None {
-        s.action = action;
-    }
-    output_produced(events, poll, c.fd, s, io)
-}
-// ANCHOR_END: wake
-
 // ANCHOR: push
-/// Bytes or a close from a [`Writer`](crate::Writer) on another thread
-/// (chapter 13). The bytes go after everything the loop has produced for
-/// the connection so far, a close waits for them like a `Close` returned
-/// with output, and then the strategy writes as after a callback.
+/// A wake-up (evio's `loopWake`: `data` with no input), or bytes or a
+/// close from a [`Writer`](crate::Writer) on another thread (chapter 13),
+/// applied as `shared::delivered` says: unlike evio, a wake's output is
+/// *appended* to pending output and its action does not replace a pending
+/// one (evio's weakness 7 loses both). Then the strategy writes as after a
+/// callback. A connection not opened yet is not woken: `data` must never
+/// run before `opened`.
 pub fn push<E: Events, P: Poll, S: ConnIo>(
     events: &E,
     poll: &mut P,
@@ -364,12 +346,10 @@ pub fn push<E: Events, P: Poll, S: ConnIo>(
     io: &mut S,
     what: Deliver,
 ) -> Outcome {
-    match what {
-        Deliver::Wake => return wake(events, poll, c, s, io),
-        Deliver::Write(bytes) => s.out.extend_from_slice(&bytes),
-        Deliver::Close if s.action == Action::None => s.action = Action::Close,
-        Deliver::Close => {}
+    if matches!(what, Deliver::Wake) && !s.opened {
+        return Outcome::Continue;
     }
+    shared::delivered(events, c, &mut s.out, &mut s.action, what);
     output_produced(events, poll, c.fd, s, io)
 }
 // ANCHOR_END: push

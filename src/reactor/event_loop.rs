@@ -396,9 +396,6 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             Deliver::Write(_) => "Write from a writer",
             Deliver::Close => "Close from a writer",
         };
-        if let (Deliver::Write(bytes), Some(budget)) = (&what, &slot.conn.budget) {
-            budget.taken(bytes.len());
-        }
         let before = slot.state.interest;
         let mut sock = Counted {
             sock: &mut slot.sock,

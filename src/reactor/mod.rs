@@ -81,6 +81,10 @@ fn poll_choice(backend: Backend) -> io::Result<Choice> {
             io::ErrorKind::Unsupported,
             "backend Threads has no poller: the thread-based variant serves it, not the reactor",
         )),
+        Backend::IoUring => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "backend IoUring is served by the io_uring engine, not the reactor",
+        )),
     }
 }
 

@@ -95,6 +95,7 @@ impl Balancer {
     }
 
     /// The connections of all loops together (`Limits::max_connections`).
+    #[allow(dead_code)] // the reactor's and io_uring's, so not on Windows
     pub(crate) fn total(&self) -> usize {
         self.counts.iter().map(|c| c.load(Ordering::SeqCst)).sum()
     }

@@ -226,6 +226,16 @@ impl Listener {
     }
     // ANCHOR_END: accept
 
+    /// Wraps an fd that something else accepted from this listener (an
+    /// io_uring accept, chapter 16): a TCP or a unix stream, as it is.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn adopt(&self, fd: std::os::fd::OwnedFd) -> Sock {
+        match self {
+            Listener::Unix(..) => Sock::Unix(UnixStream::from(fd)),
+            _ => Sock::tcp(TcpStream::from(fd)),
+        }
+    }
+
     /// Blocks until a connection arrives, for the thread-based variant.
     pub(crate) fn accept_blocking(&self) -> io::Result<Sock> {
         match self {

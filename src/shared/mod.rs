@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `balancer.rs` | [`Balancer`]: which loop gets a connection, when one thread decides | 9, 13 |
 //! | `deadlines.rs` | idle and output timeouts, deadlines: when a connection must go | 15 |
+//! | `deliver.rs` | what a wake or a writer's delivery does to a connection's output and action | 4, 13 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
@@ -21,6 +22,8 @@
 
 mod balancer;
 mod deadlines;
+#[cfg(unix)]
+mod deliver;
 mod listener;
 mod loops;
 mod sock;
@@ -31,6 +34,8 @@ mod udp;
 
 pub(crate) use balancer::Balancer;
 pub(crate) use deadlines::{Clocks, Deadlines};
+#[cfg(unix)]
+pub(crate) use deliver::delivered;
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{catch, run_loops, Report, Stop};

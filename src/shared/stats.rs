@@ -31,11 +31,12 @@ pub(crate) enum Count {
     Rejected,
     TimedOut,
     Panics,
+    Submitted,
 }
 
 /// One loop's counters; see [`LoopStats`] for what each counts.
 #[derive(Default)]
-pub(crate) struct Counters([AtomicU64; 13]);
+pub(crate) struct Counters([AtomicU64; 14]);
 
 impl Counters {
     /// Adds `n` to a counter. Called by the loop's thread only.
@@ -61,6 +62,7 @@ impl Counters {
             rejected: get(Count::Rejected),
             timed_out: get(Count::TimedOut),
             panics: get(Count::Panics),
+            submitted: get(Count::Submitted),
         }
     }
 }

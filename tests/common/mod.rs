@@ -84,7 +84,23 @@ pub fn backends() -> Vec<Setup> {
     }
     // The thread-based variant (chapter 9), on every OS.
     all.push(Backend::Threads.into());
+    // The io_uring engine (chapter 16), where the kernel lets us have a
+    // ring; elsewhere it is skipped, saying why, once per test binary.
+    if io_uring() {
+        all.push(Backend::IoUring.into());
+    }
     all
+}
+
+/// Whether the io_uring engine can run here; prints why not, once.
+pub fn io_uring() -> bool {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let why = WHY.get_or_init(|| {
+        let why = evio::internals::io_uring_available().err()?.to_string();
+        println!("skipping Backend::IoUring: {why}");
+        Some(why)
+    });
+    why.is_none()
 }
 // ANCHOR_END: backends
 

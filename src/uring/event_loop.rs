@@ -1,0 +1,865 @@
+//! One io_uring loop: submit operations, reap their completions, and turn
+//! each into the callbacks the reactor would call.
+//!
+//! Chapter 16, "Completion instead of readiness", explains this file. Where
+//! the reactor (`src/reactor/event_loop.rs`, evio's `loopRun`) asks "which
+//! sockets *may* I read?" and then reads them itself, this loop hands the
+//! kernel the reads, sends and accepts it wants done, with the buffers to
+//! do them in, and learns when each is *done*. Three things follow, each
+//! marked where the code handles it:
+//!
+//! - **The kernel owns a buffer while its operation is in flight.** The
+//!   bytes of a send in flight must neither move nor be freed until its
+//!   completion comes back; new output goes to a second buffer meanwhile
+//!   (`Slot::out` and `Slot::sending`). Receives take their buffers from a
+//!   ring the loop lends the kernel (`buffers.rs`), only when bytes arrive.
+//! - **A read is done when its completion arrives**, not when a wait says
+//!   the socket is readable: the loop never calls `recv` or `send` itself.
+//! - **Closing is not immediate.** A connection's operations must come back
+//!   (completed, or cancelled) before its fd is closed, or the kernel could
+//!   finish a receive into a freed buffer, or for a new connection that got
+//!   the same fd number. So a closed connection keeps its slot, and its fd,
+//!   until its last completion (`Slot::leaving`).
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::buffers::{self, BufRing};
+use super::note::{Bell, Note};
+use crate::api::{Action, Config, Flow, Limits, Panics};
+use crate::conn::{Conn, Deliver, Ends, Wake};
+use crate::events::Events;
+use crate::notes::NoteQueue;
+use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
+
+/// A fully sent output buffer with at most this much capacity is kept for
+/// the next reply; a bigger one is freed (evio's number, as the reactor's).
+const KEEP_OUTPUT_CAPACITY: usize = 4096;
+
+/// How long a loop out of fds stops accepting (chapter 15).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long the loop waits, at its end, for its operations to come back.
+const DRAIN: Duration = Duration::from_secs(2);
+
+// ANCHOR: user_data
+/// What a completion is about: every submission carries a 64-bit
+/// `user_data` that its completion gives back, and ours packs the kind of
+/// operation (4 bits), the fd or listener index (24 bits) and the
+/// connection's id (36 bits). A completion whose id is not the slot's is
+/// for a connection that has gone, and is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Accept = 0,
+    Bell = 1,
+    Recv = 2,
+    Send = 3,
+    Cancel = 4,
+}
+
+const ID_BITS: u64 = 36;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
+
+fn tag(op: Op, fd: RawFd, id: u64) -> u64 {
+    ((id & ID_MASK) << 28) | ((fd as u64 & 0xFF_FFFF) << 4) | op as u64
+}
+
+fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
+    let op = match data & 0xF {
+        0 => Op::Accept,
+        1 => Op::Bell,
+        2 => Op::Recv,
+        3 => Op::Send,
+        4 => Op::Cancel,
+        _ => return (None, 0, 0),
+    };
+    (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
+}
+// ANCHOR_END: user_data
+
+/// What all loops of a server share.
+pub(crate) struct Shared {
+    listeners: Vec<Listener>,
+    balancer: Balancer,
+    notes: Vec<Arc<NoteQueue<Note>>>,
+    counters: Arc<[Counters]>,
+    writer_limit: usize,
+    limits: Limits,
+    panics: Panics,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        listeners: Vec<Listener>,
+        notes: Vec<Arc<NoteQueue<Note>>>,
+        counters: Arc<[Counters]>,
+        config: &Config,
+    ) -> Shared {
+        Shared {
+            listeners,
+            balancer: Balancer::new(config.balance, notes.len()),
+            notes,
+            counters,
+            writer_limit: config.writer_limit(),
+            limits: config.limits.clone(),
+            panics: config.panics,
+        }
+    }
+}
+
+/// Why a connection left, while it waits for its operations to come back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leaving {
+    Close,
+    Detach,
+}
+
+// ANCHOR: slot
+/// A connection as the loop keeps it.
+struct Slot<C> {
+    conn: Conn<C>,
+    sock: Sock,
+    /// Output the callbacks produced since the send in flight was submitted.
+    out: Vec<u8>,
+    /// The bytes of the send in flight, `sending[sent..]`: the kernel reads
+    /// them until the send completes, so nothing may touch this buffer.
+    sending: Vec<u8>,
+    sent: usize,
+    /// A receive is in flight. It holds no buffer: the kernel takes one
+    /// from the loop's buffer ring when bytes arrive (`buffers.rs`).
+    recv_armed: bool,
+    send_armed: bool,
+    /// The action to perform once the output is written.
+    action: Action,
+    /// `closed` (or the detach) has happened: the slot waits for its
+    /// operations to come back, then closes the fd (or hands it over).
+    leaving: Option<Leaving>,
+    clocks: Clocks,
+}
+
+impl<C> Slot<C> {
+    fn pending(&self) -> usize {
+        self.sending.len() - self.sent + self.out.len()
+    }
+}
+// ANCHOR_END: slot
+
+/// One loop on one ring, and everything only it touches.
+pub(crate) struct Loop<'s, E: Events> {
+    idx: usize,
+    ring: IoUring,
+    /// The receive buffers, lent to the kernel. After `ring`: fields drop in
+    /// order, and the ring must be gone before the buffers are freed.
+    buffers: BufRing,
+    bell: Bell,
+    /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
+    bell_buf: Box<u64>,
+    bell_armed: bool,
+    notes: Arc<NoteQueue<Note>>,
+    wake: Arc<dyn Wake>,
+    shared: &'s Shared,
+    events: &'s E,
+    slots: Vec<Option<Slot<E::Context>>>,
+    last_id: u64,
+    /// Loop 0: which listeners have an accept in flight.
+    accepting: Vec<bool>,
+    /// Multishot accept (Linux 5.19): one submission, a completion per
+    /// connection. Off after the kernel refuses it with `EINVAL`.
+    multishot: bool,
+    /// Out of fds: accepting again at this instant (chapter 15).
+    paused: Option<Instant>,
+    /// The loop is ending: no operation is armed again.
+    stopping: bool,
+    now: Instant,
+    deadlines: Deadlines<(RawFd, u64)>,
+    completions: Vec<(u64, i32, u32)>,
+}
+
+impl<'s, E: Events> Loop<'s, E> {
+    pub(crate) fn new(
+        idx: usize,
+        ring: IoUring,
+        buffers: BufRing,
+        bell: Bell,
+        notes: Arc<NoteQueue<Note>>,
+        shared: &'s Shared,
+        events: &'s E,
+    ) -> Self {
+        Loop {
+            idx,
+            ring,
+            buffers,
+            bell,
+            bell_buf: Box::new(0),
+            bell_armed: false,
+            wake: notes.clone(),
+            notes,
+            shared,
+            events,
+            slots: Vec::new(),
+            last_id: 0,
+            accepting: vec![false; shared.listeners.len()],
+            multishot: true,
+            paused: None,
+            stopping: false,
+            now: Instant::now(),
+            deadlines: Deadlines::new(),
+            completions: Vec::new(),
+        }
+    }
+
+    fn count(&self, which: Count, n: u64) {
+        self.shared.counters[self.idx].add(which, n);
+    }
+
+    // ANCHOR: push
+    /// Queues one operation. Nothing reaches the kernel until the next
+    /// `io_uring_enter`, which carries every operation queued since the
+    /// last: the batching that is the point of the ring. A full queue is
+    /// submitted at once.
+    fn push(&mut self, entry: squeue::Entry) {
+        self.count(Count::Submitted, 1);
+        // SAFETY: every buffer an entry points to (a slot's `sending`,
+        // `bell_buf`, the buffer ring) stays put until its completion is
+        // reaped: slots are freed only when no operation of theirs is in
+        // flight, and the ring only after the loop's ring is gone.
+        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+            self.count(Count::Waits, 1);
+            if let Err(e) = self.ring.submit() {
+                eprintln!("evio: io_uring submit failed: {e}");
+            }
+        }
+    }
+    // ANCHOR_END: push
+
+    // ANCHOR: run
+    /// Runs until a stop note, a `Shutdown`, or a ring error; then closes
+    /// every connection and waits for the kernel to give back every buffer.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut notes = Vec::new();
+        let mut next_tick = (self.idx == 0).then(Instant::now);
+        self.arm_bell();
+        if self.idx == 0 {
+            (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
+        }
+        let result = 'run: loop {
+            let until = [next_tick, self.deadlines.next(), self.paused]
+                .into_iter()
+                .flatten()
+                .min();
+            if let Err(e) = self.enter(until) {
+                break Err(e);
+            }
+            self.now = Instant::now();
+            // 1. Notes first, as in the reactor.
+            self.notes.swap(&mut notes);
+            self.count(Count::Notes, notes.len() as u64);
+            for note in notes.drain(..) {
+                let flow = match note {
+                    Note::Stop => Flow::Stop,
+                    Note::Wake { fd, id } => self.deliver(fd, id, Deliver::Wake),
+                    Note::Adopt { sock, li } => self.admit(sock, li),
+                    Note::Deliver { fd, id, what } => self.deliver(fd, id, what),
+                };
+                if flow == Flow::Stop {
+                    break 'run Ok(());
+                }
+            }
+            // 2. The tick, if due.
+            if next_tick.is_some_and(|t| t <= Instant::now()) {
+                let (delay, action) = self.events.tick();
+                next_tick = delay.map(|d| Instant::now() + d);
+                if action == Action::Shutdown {
+                    break 'run Ok(());
+                }
+            }
+            // 3. Expiries, and accepting again after running out of fds.
+            if self.expire() == Flow::Stop {
+                break 'run Ok(());
+            }
+            if self.paused.is_some_and(|t| t <= self.now) {
+                self.paused = None;
+                (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
+            }
+            // 4. Every completion the wait brought.
+            if self.reap() == Flow::Stop {
+                break 'run Ok(());
+            }
+        };
+        self.stopping = true;
+        self.close_all();
+        self.drain();
+        result
+    }
+    // ANCHOR_END: run
+
+    // ANCHOR: enter
+    /// One `io_uring_enter`: submits what was queued and waits for one
+    /// completion at least, or until `until`. The timeout is an argument of
+    /// the call itself (IORING_FEAT_EXT_ARG), not one more operation.
+    fn enter(&mut self, until: Option<Instant>) -> io::Result<()> {
+        self.count(Count::Waits, 1);
+        let waited = match until {
+            None => self.ring.submit_and_wait(1),
+            Some(t) => {
+                let ts = types::Timespec::from(t.saturating_duration_since(Instant::now()));
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match waited {
+            Ok(_) => Ok(()),
+            // Timed out, interrupted, or completions to reap first.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    // ANCHOR_END: enter
+
+    // ANCHOR: reap
+    /// Takes every completion off the queue, then handles each: a
+    /// completion names its operation by the `user_data` it was given.
+    fn reap(&mut self) -> Flow {
+        let mut done = std::mem::take(&mut self.completions);
+        done.extend((self.ring.completion()).map(|c| (c.user_data(), c.result(), c.flags())));
+        let mut flow = Flow::Go;
+        for &(data, res, flags) in &done {
+            let (op, fd, id) = untag(data);
+            let step = match op {
+                Some(Op::Accept) => self.accepted(fd as usize, res, flags),
+                Some(Op::Bell) => {
+                    self.bell_armed = false;
+                    self.arm_bell();
+                    Flow::Go
+                }
+                Some(Op::Recv) => self.received(fd, id, res, flags),
+                Some(Op::Send) => self.sent(fd, id, res),
+                Some(Op::Cancel) | None => Flow::Go,
+            };
+            if step == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        done.clear();
+        self.completions = done;
+        flow
+    }
+    // ANCHOR_END: reap
+
+    fn arm_bell(&mut self) {
+        if self.bell_armed || self.stopping {
+            return;
+        }
+        self.bell_armed = true;
+        let buf: *mut u64 = &mut *self.bell_buf;
+        let read = opcode::Read::new(types::Fd(self.bell.fd()), buf.cast(), 8);
+        self.push(read.build().user_data(tag(Op::Bell, 0, 0)));
+    }
+
+    // ANCHOR: accept
+    /// Loop 0 keeps one accept in flight per listener: multishot where the
+    /// kernel has it (one submission, then a completion per connection, for
+    /// as long as it says "more"), else one accept at a time.
+    fn arm_accept(&mut self, li: usize) {
+        if self.accepting[li] || self.stopping || self.paused.is_some() {
+            return;
+        }
+        self.accepting[li] = true;
+        let fd = types::Fd(self.shared.listeners[li].fd());
+        let entry = match self.multishot {
+            true => opcode::AcceptMulti::new(fd)
+                .flags(libc::SOCK_CLOEXEC)
+                .build(),
+            false => opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build(),
+        };
+        self.push(entry.user_data(tag(Op::Accept, li as RawFd, 0)));
+    }
+
+    /// An accept completed: a new connection's fd, or an error. The
+    /// connection is handed to the loop the balancer picks (the reactor's
+    /// `Accept::HandOff`), or taken here.
+    fn accepted(&mut self, li: usize, res: i32, flags: u32) -> Flow {
+        let more = cqueue::more(flags);
+        if !more {
+            self.accepting[li] = false;
+        }
+        if res < 0 {
+            let flow = match -res {
+                libc::ECANCELED => return Flow::Go,
+                // A kernel before 5.19 does not know multishot accept.
+                libc::EINVAL if self.multishot => {
+                    self.multishot = false;
+                    Flow::Go
+                }
+                libc::EINTR | libc::EAGAIN | libc::ECONNABORTED => Flow::Go,
+                err @ (libc::EMFILE | libc::ENFILE) => {
+                    // Out of fds: stop accepting for a moment rather than
+                    // spin on the same error (chapter 15).
+                    self.paused = Some(self.now + ACCEPT_PAUSE);
+                    if more {
+                        let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
+                        self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+                    }
+                    Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err)))
+                }
+                err => Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err))),
+            };
+            self.arm_accept(li);
+            return flow;
+        }
+        // SAFETY: the kernel made this fd for us; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(res) };
+        self.arm_accept(li);
+        if self.stopping {
+            return Flow::Go; // dropped: closed
+        }
+        let sock = self.shared.listeners[li].adopt(fd);
+        self.count(Count::Accepts, 1);
+        let shared = self.shared;
+        if shared.balancer.total() >= shared.limits.max_connections {
+            self.count(Count::Rejected, 1);
+            return Flow::Go;
+        }
+        let to = shared.balancer.choose(true);
+        if to == self.idx {
+            return self.admit(sock, li);
+        }
+        match shared.notes[to].add(Note::Adopt { sock, li }) {
+            Ok(()) => Flow::Go,
+            Err(e) => Flow::after(self.events.accept_error(&e)),
+        }
+    }
+    // ANCHOR_END: accept
+
+    // ANCHOR: admit
+    /// Takes a new connection, counted on this loop already: `opened` at
+    /// once, then its output is sent and its first receive armed.
+    fn admit(&mut self, sock: Sock, li: usize) -> Flow {
+        let fd = sock.fd();
+        self.last_id += 1;
+        let ends = Ends::Fd {
+            unix: sock.is_unix(),
+        };
+        let mut conn = Conn::new(fd, self.last_id, li, ends, Some(self.wake.clone()))
+            .with_writer_limit(self.shared.writer_limit);
+        let mut out = Vec::new();
+        let opened = catch(self.shared.panics, || {
+            self.events.opened(&mut conn, &mut out)
+        });
+        if self.slots.len() <= fd as usize {
+            self.slots.resize_with(fd as usize + 1, || None);
+        }
+        let slots = &self.slots;
+        (self.deadlines).compact(self.shared.balancer.count(self.idx), || {
+            let armed = |(fd, s): (usize, &Option<Slot<_>>)| {
+                let s = s.as_ref().filter(|s| s.leaving.is_none())?;
+                Some((s.clocks.armed()?, (fd as RawFd, s.conn.id)))
+            };
+            slots.iter().enumerate().filter_map(armed).collect()
+        });
+        self.slots[fd as usize] = Some(Slot {
+            conn,
+            sock,
+            out,
+            sending: Vec::new(),
+            sent: 0,
+            recv_armed: false,
+            send_armed: false,
+            action: Action::None,
+            leaving: None,
+            clocks: Clocks::new(self.now),
+        });
+        match opened {
+            Ok((options, action)) => {
+                let slot = self.slots[fd as usize].as_mut().expect("just put");
+                slot.action = action;
+                if let Some(idle) = options.tcp_keep_alive {
+                    slot.conn.set_keep_alive(idle);
+                }
+                self.settle(fd)
+            }
+            Err(panicked) => self.panicked(fd, panicked),
+        }
+    }
+    // ANCHOR_END: admit
+
+    fn slot(&mut self, fd: RawFd, id: u64) -> Option<&mut Slot<E::Context>> {
+        slot_of(&mut self.slots, fd, id)
+    }
+
+    // ANCHOR: settle
+    /// After anything happened to a connection: start a send if output
+    /// waits and none is in flight; act once all output has gone; keep a
+    /// receive in flight while the connection may read (no action pending,
+    /// output under `Limits::output_limit`: back-pressure, as the reactor's
+    /// `Writes::Eager`); move its timeouts.
+    fn settle(&mut self, fd: RawFd) -> Flow {
+        let (limits, now) = (&self.shared.limits, self.now);
+        let Some(slot) = self.slots[fd as usize].as_mut() else {
+            return Flow::Go;
+        };
+        if slot.leaving.is_some() {
+            return Flow::Go;
+        }
+        let mut send = None;
+        if !slot.send_armed && !slot.out.is_empty() {
+            // The output becomes the send's: the kernel reads it from now
+            // on, and callbacks write to the other buffer.
+            std::mem::swap(&mut slot.sending, &mut slot.out);
+            slot.sent = 0;
+            slot.send_armed = true;
+            send = Some(send_entry(fd, slot));
+        }
+        let pending = slot.pending();
+        if pending == 0 {
+            match slot.action {
+                Action::None => {}
+                Action::Close => return self.close(fd, None),
+                Action::Detach => return self.detach(fd),
+                Action::Shutdown => return Flow::Stop,
+            }
+        }
+        let mut recv = None;
+        if !slot.recv_armed && slot.action == Action::None && pending <= limits.output_limit {
+            slot.recv_armed = true;
+            // No buffer: a group, from which the kernel picks one when
+            // the bytes come (`BUFFER_SELECT`).
+            let len = buffers::SIZE as u32;
+            let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+                .buf_group(buffers::GROUP)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT);
+            recv = Some(entry.user_data(tag(Op::Recv, fd, slot.conn.id)));
+        }
+        slot.clocks.touch(now, pending, limits);
+        let key = (fd, slot.conn.id);
+        (self.deadlines).update(&mut slot.clocks, key, limits, slot.conn.deadline());
+        if let Some(budget) = &slot.conn.budget {
+            budget.unsent(pending);
+        }
+        if send.is_some() {
+            self.events.pre_write();
+        }
+        send.into_iter().chain(recv).for_each(|e| self.push(e));
+        Flow::Go
+    }
+    // ANCHOR_END: settle
+
+    // ANCHOR: received
+    /// A receive completed: `res` bytes are in the buffer its flags name,
+    /// or the peer closed (`0`), or an error. The buffer goes back to the
+    /// ring once `data` has returned, whatever happened.
+    fn received(&mut self, fd: RawFd, id: u64, res: i32, flags: u32) -> Flow {
+        let bid = cqueue::buffer_select(flags);
+        let flow = self.receive(fd, id, res, bid);
+        if let Some(bid) = bid {
+            self.buffers.give_back(bid);
+        }
+        flow
+    }
+
+    fn receive(&mut self, fd: RawFd, id: u64, res: i32, bid: Option<u16>) -> Flow {
+        let (panics, events) = (self.shared.panics, self.events);
+        let Some(slot) = slot_of(&mut self.slots, fd, id) else {
+            return Flow::Go;
+        };
+        slot.recv_armed = false;
+        if slot.leaving.is_some() {
+            // Cancelled, or bytes nobody will read: the connection is gone.
+            return self.release(fd);
+        }
+        let ran = match res {
+            0 if slot.pending() > 0 => {
+                // The peer sends no more but may still read: the output
+                // goes first, then the close (as in the reactor).
+                slot.action = Action::Close;
+                Ok(())
+            }
+            0 => return self.close(fd, None),
+            n if n < 0 => match -n {
+                // ENOBUFS: more receives completed in one batch than the
+                // ring has buffers; they are all back now: receive again.
+                libc::EINTR | libc::EAGAIN | libc::ENOBUFS => Ok(()),
+                err => return self.close(fd, Some(io::Error::from_raw_os_error(err))),
+            },
+            n => {
+                let Slot { conn, out, .. } = &mut *slot;
+                let Some(bid) = bid else {
+                    let err = io::Error::other("a receive completed without a buffer");
+                    return self.close(fd, Some(err));
+                };
+                let input = self.buffers.get(bid, n as usize);
+                let got = catch(panics, || events.data(conn, input, out));
+                got.map(|action| slot.action = action)
+            }
+        };
+        if res > 0 {
+            self.count(Count::Reads, 1);
+            self.count(Count::BytesIn, res as u64);
+        }
+        match ran {
+            Ok(()) => self.settle(fd),
+            Err(panicked) => self.panicked(fd, panicked),
+        }
+    }
+    // ANCHOR_END: received
+
+    // ANCHOR: sent
+    /// A send completed: `res` bytes of `sending` have gone. The rest, if
+    /// any, is sent again; then whatever output accumulated meanwhile.
+    fn sent(&mut self, fd: RawFd, id: u64, res: i32) -> Flow {
+        let Some(slot) = self.slot(fd, id) else {
+            return Flow::Go;
+        };
+        slot.send_armed = false;
+        if slot.leaving.is_some() {
+            return self.release(fd);
+        }
+        if res <= 0 {
+            let err = match res {
+                0 => io::ErrorKind::WriteZero.into(),
+                _ => io::Error::from_raw_os_error(-res),
+            };
+            return self.close(fd, Some(err));
+        }
+        slot.sent += res as usize;
+        let partial = (slot.sent < slot.sending.len()).then(|| {
+            slot.send_armed = true;
+            send_entry(fd, slot)
+        });
+        if partial.is_none() {
+            slot.sending.clear();
+            slot.sent = 0;
+            if slot.sending.capacity() > KEEP_OUTPUT_CAPACITY {
+                slot.sending = Vec::new();
+            }
+        }
+        self.count(Count::Writes, 1);
+        self.count(Count::BytesOut, res as u64);
+        if let Some(entry) = partial {
+            self.push(entry);
+        }
+        self.settle(fd)
+    }
+    // ANCHOR_END: sent
+
+    // ANCHOR: deliver
+    /// A wake, or a [`Writer`](crate::Writer)'s bytes or close, for the
+    /// connection the handle was made for, if it is still here, applied by
+    /// the rule the reactor follows too (`shared::delivered`): a wake's
+    /// output is appended and its action does not replace a pending one;
+    /// bytes go after all output so far; a close waits for them.
+    fn deliver(&mut self, fd: RawFd, id: u64, what: Deliver) -> Flow {
+        let (panics, events) = (self.shared.panics, self.events);
+        let Some(slot) = self.slot(fd, id).filter(|s| s.leaving.is_none()) else {
+            return Flow::Go;
+        };
+        let Slot {
+            conn, out, action, ..
+        } = slot;
+        let ran = catch(panics, || {
+            shared::delivered(events, conn, out, action, what)
+        });
+        match ran {
+            Ok(()) => self.settle(fd),
+            Err(panicked) => self.panicked(fd, panicked),
+        }
+    }
+    // ANCHOR_END: deliver
+
+    /// A callback panicked (under `Panics::Isolate`): only its connection
+    /// is closed, with the panic's message.
+    fn panicked(&mut self, fd: RawFd, err: io::Error) -> Flow {
+        self.count(Count::Panics, 1);
+        self.close(fd, Some(err))
+    }
+
+    // ANCHOR: close
+    /// Closes a connection: `closed` now, exactly once; the fd only after
+    /// every operation on it has come back. Those in flight are cancelled
+    /// (`IORING_OP_ASYNC_CANCEL`), so they come back soon, with `ECANCELED`
+    /// (or with what they had done just before).
+    fn close(&mut self, fd: RawFd, err: Option<io::Error>) -> Flow {
+        let Some(slot) = self.slots[fd as usize].as_mut() else {
+            return Flow::Go;
+        };
+        if slot.leaving.is_some() {
+            return Flow::Go;
+        }
+        slot.leaving = Some(Leaving::Close);
+        slot.conn.gone();
+        self.shared.balancer.release(self.idx);
+        self.cancel(fd);
+        let (panics, events) = (self.shared.panics, self.events);
+        let slot = self.slots[fd as usize].as_mut().expect("still here");
+        let closed = catch(panics, || events.closed(&mut slot.conn, err));
+        let released = self.release(fd);
+        match closed.map_or(Flow::Go, Flow::after) {
+            Flow::Stop => Flow::Stop,
+            Flow::Go => released,
+        }
+    }
+
+    /// Hands a connection over once its receive has come back: its output
+    /// is all sent already (a detach waits for it), and the socket is
+    /// blocking already (io_uring needs no non-blocking sockets).
+    fn detach(&mut self, fd: RawFd) -> Flow {
+        let Some(slot) = self.slots[fd as usize].as_mut() else {
+            return Flow::Go;
+        };
+        slot.leaving = Some(Leaving::Detach);
+        slot.conn.gone();
+        self.shared.balancer.release(self.idx);
+        self.cancel(fd);
+        self.release(fd)
+    }
+
+    /// Asks the kernel to give back the connection's operations in flight.
+    fn cancel(&mut self, fd: RawFd) {
+        let Some(slot) = self.slots[fd as usize].as_ref() else {
+            return;
+        };
+        let id = slot.conn.id;
+        let ops = [(slot.recv_armed, Op::Recv), (slot.send_armed, Op::Send)];
+        for (_, op) in ops.into_iter().filter(|(armed, _)| *armed) {
+            let cancel = opcode::AsyncCancel::new(tag(op, fd, id));
+            self.push(cancel.build().user_data(tag(Op::Cancel, fd, id)));
+        }
+    }
+
+    /// A connection that has left: once none of its operations is in
+    /// flight, its slot is freed and its fd closed, or handed to `detached`.
+    fn release(&mut self, fd: RawFd) -> Flow {
+        let slot = &self.slots[fd as usize];
+        if slot.as_ref().map_or(true, |s| {
+            s.recv_armed || s.send_armed || s.leaving.is_none()
+        }) {
+            return Flow::Go;
+        }
+        let Some(mut slot) = self.slots[fd as usize].take() else {
+            return Flow::Go;
+        };
+        if slot.leaving == Some(Leaving::Close) {
+            return Flow::Go; // `slot.sock` is dropped: the fd is closed
+        }
+        let events = self.events;
+        let stream = slot.sock.into_stream();
+        let action = catch(self.shared.panics, || {
+            events.detached(&mut slot.conn, stream)
+        });
+        action.map_or(Flow::Go, Flow::after)
+    }
+    // ANCHOR_END: close
+
+    /// Closes every connection whose time is up (chapter 15).
+    fn expire(&mut self) -> Flow {
+        while let Some((at, (fd, id))) = self.deadlines.pop_due(self.now) {
+            let limits = &self.shared.limits;
+            let now = self.now;
+            let Some(slot) = (self.slots.get_mut(fd as usize))
+                .and_then(Option::as_mut)
+                .filter(|s| s.conn.id == id && s.leaving.is_none())
+            else {
+                continue;
+            };
+            let deadline = slot.conn.deadline();
+            let why = (self.deadlines).due(at, now, (fd, id), &mut slot.clocks, limits, deadline);
+            if let Some(why) = why {
+                self.count(Count::TimedOut, 1);
+                if self.close(fd, Some(why.error())) == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Go
+    }
+
+    fn close_all(&mut self) {
+        for fd in 0..self.slots.len() {
+            if self.slots[fd].as_ref().is_some_and(|s| s.leaving.is_none()) {
+                self.close(fd as RawFd, None);
+            }
+        }
+    }
+
+    // ANCHOR: drain
+    /// The loop is ending: cancels the accepts and the bell's read, and
+    /// waits until the kernel has given back every operation, so that no
+    /// buffer is freed while the kernel may still write into it. Should
+    /// one not come back in time, its buffers are leaked rather than freed.
+    fn drain(&mut self) {
+        for li in 0..self.accepting.len() {
+            if self.accepting[li] {
+                let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
+                self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+            }
+        }
+        if self.bell_armed {
+            let cancel = opcode::AsyncCancel::new(tag(Op::Bell, 0, 0));
+            self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+        }
+        let end = Instant::now() + DRAIN;
+        while self.in_flight() && Instant::now() < end {
+            if self.enter(Some(end)).is_err() {
+                break;
+            }
+            self.reap();
+        }
+        if self.in_flight() {
+            std::mem::forget(std::mem::take(&mut self.slots));
+            std::mem::forget(std::mem::replace(&mut self.bell_buf, Box::new(0)));
+            self.buffers.leak();
+        }
+    }
+
+    fn in_flight(&self) -> bool {
+        self.bell_armed
+            || self.accepting.iter().any(|&a| a)
+            || self.slots.iter().any(Option::is_some)
+    }
+    // ANCHOR_END: drain
+}
+
+/// The connection at `fd`, if it is still the one with this id.
+fn slot_of<C>(slots: &mut [Option<Slot<C>>], fd: RawFd, id: u64) -> Option<&mut Slot<C>> {
+    let slot = slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()?;
+    (slot.conn.id & ID_MASK == id & ID_MASK).then_some(slot)
+}
+
+/// A send of the rest of `sending`, with `MSG_NOSIGNAL`: a peer that has
+/// gone makes it fail with `EPIPE`, not kill the process with `SIGPIPE`.
+fn send_entry<C>(fd: RawFd, slot: &Slot<C>) -> squeue::Entry {
+    let rest = &slot.sending[slot.sent..];
+    let len = rest.len().min(u32::MAX as usize) as u32;
+    let send = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len).flags(libc::MSG_NOSIGNAL);
+    send.build().user_data(tag(Op::Send, fd, slot.conn.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ch16_user_data_carries_the_op_the_fd_and_the_id() {
+        for (op, fd, id) in [
+            (Op::Recv, 7, 1),
+            (Op::Send, 0xFF_FFFF, ID_MASK),
+            (Op::Cancel, 3, 99),
+        ] {
+            assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
+        }
+    }
+}

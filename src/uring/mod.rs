@@ -1,0 +1,191 @@
+//! The io_uring engine: the same callbacks as the reactor, served by
+//! *completions* instead of readiness (Linux only).
+//!
+//! Chapter 16, "Completion instead of readiness", explains this folder. evio
+//! has no such engine; its place is that of evio's `serve` (`evio_unix.go`),
+//! and it is built like the reactor's (`src/reactor/mod.rs`): [`Server::bind`]
+//! binds the addresses and opens one ring per loop, `run` runs the loops on
+//! the threads of `src/shared/loops.rs`.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `note.rs` | the notes, and the eventfd bell that wakes a loop through its ring |
+//! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
+//! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
+//!
+//! What this step leaves out, and why, is at the end of chapter 16: UDP,
+//! multishot receive, `Accept` strategies other than hand-off.
+
+mod buffers;
+mod event_loop;
+mod note;
+
+use std::io;
+use std::sync::Arc;
+
+use io_uring::IoUring;
+
+use crate::addr::{ListenAddr, Network};
+use crate::api::{Action, Config, ServerInfo};
+use crate::events::Events;
+use crate::notes::NoteQueue;
+use crate::shared::{run_loops, Counters, Listener, Report, Stats, Stop, Stopper};
+use buffers::BufRing;
+use event_loop::{Loop, Shared};
+use note::{Bell, Note};
+
+/// Submission queue entries per ring; the completion queue gets twice as
+/// many (the kernel's default). A full submission queue is submitted early
+/// (`Loop::push`), so this bounds a batch, not the connections.
+const ENTRIES: u32 = 256;
+
+// ANCHOR: probe
+/// Opens a ring, or says in plain words why this machine will not have one.
+/// `io_uring_setup` fails with `ENOSYS` on a kernel without io_uring (before
+/// 5.1, or built without it), and with `EPERM` where a seccomp profile
+/// (Docker's default) or `kernel.io_uring_disabled` forbids it.
+pub(crate) fn open_ring() -> io::Result<IoUring> {
+    let ring = IoUring::new(ENTRIES).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::ENOSYS) => "this kernel has no io_uring (ENOSYS: Linux 5.1 or later, built with CONFIG_IO_URING)",
+            Some(libc::EPERM) | Some(libc::EACCES) => "io_uring is forbidden here (EPERM: a seccomp profile, as containers' default ones, or sysctl kernel.io_uring_disabled)",
+            _ => "io_uring_setup failed",
+        };
+        io::Error::new(e.kind(), format!("backend IoUring: {why}: {e}"))
+    })?;
+    // The loop's wait has a timeout (ticks, deadlines): passed to
+    // `io_uring_enter` itself, which needs IORING_FEAT_EXT_ARG (Linux 5.11).
+    if !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "backend IoUring: this kernel's io_uring has no timed wait (IORING_FEAT_EXT_ARG, Linux 5.11)",
+        ));
+    }
+    Ok(ring)
+}
+
+/// Whether a ring can be had here: one opened and closed *on a thread of
+/// its own*. The kernel tears a ring down asynchronously, and then sends
+/// the thread that opened it a notification that interrupts whatever
+/// blocking call it is in: a `recv` with a timeout returns `EINTR`. Found
+/// by this repository's tests, whose client threads probed, then read.
+/// The probe registers a buffer ring too (Linux 5.19), as each loop will.
+pub(crate) fn probe() -> io::Result<()> {
+    let probe = std::thread::spawn(|| {
+        let ring = open_ring()?;
+        let buffers = BufRing::new(&ring)?;
+        drop(ring); // first: the kernel lets go of the buffers with it
+        drop(buffers);
+        Ok(())
+    });
+    probe
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("probing io_uring panicked")))
+}
+// ANCHOR_END: probe
+
+/// A bound server on io_uring, ready to run.
+pub struct Server {
+    listeners: Vec<Listener>,
+    bells: Vec<Bell>,
+    notes: Vec<Arc<NoteQueue<Note>>>,
+    config: Config,
+    counters: Arc<[Counters]>,
+    info: ServerInfo,
+}
+
+/// Stopping: a stop note for every loop, as in the reactor.
+struct StopNotes(Vec<Arc<NoteQueue<Note>>>);
+
+impl Stop for StopNotes {
+    fn stop(&self) {
+        for q in &self.0 {
+            let _ = q.add(Note::Stop);
+        }
+    }
+}
+
+impl Server {
+    // ANCHOR: bind
+    /// Binds every parsed address and opens a ring per loop: every reason
+    /// io_uring cannot serve here fails now, before any callback runs.
+    pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
+        if addrs.iter().any(|a| a.network == Network::Udp) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "backend IoUring serves TCP and unix sockets, not UDP yet (chapter 16): \
+                 use Backend::Epoll for a udp:// address",
+            ));
+        }
+        // Each loop opens its own ring on its own thread, the one that
+        // submits to it: the kernel's work for a ring interrupts the thread
+        // that opened it (see `probe`), and must interrupt no other.
+        probe()?;
+        let num_loops = config.num_loops();
+        // Blocking listeners and sockets: io_uring waits for them itself.
+        let (listeners, bound) = Listener::bind_all(addrs)?;
+        let bells = (0..num_loops)
+            .map(|_| Bell::new())
+            .collect::<io::Result<Vec<_>>>()?;
+        let notes = (bells.iter())
+            .map(|b| Arc::new(NoteQueue::with_wakeups(Box::new(b.clone()), config.wakeups)))
+            .collect();
+        Ok(Server {
+            listeners,
+            bells,
+            notes,
+            config,
+            counters: (0..num_loops).map(|_| Counters::default()).collect(),
+            info: ServerInfo {
+                addrs: bound,
+                num_loops,
+            },
+        })
+    }
+    // ANCHOR_END: bind
+
+    /// The bound addresses and the number of loops.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// A handle that stops this server from any thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper::new(StopNotes(self.notes.clone()))
+    }
+
+    /// A handle that reads the loops' counters from any thread.
+    pub fn stats(&self) -> Stats {
+        let counters = self.counters.clone();
+        Stats::new(move || counters.iter().map(Counters::snapshot).collect())
+    }
+
+    /// Calls `serving`, then runs every loop on its own thread until one
+    /// ends; then stops the others and returns the first error, if any.
+    pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
+        if events.serving(&self.info) == Action::Shutdown {
+            return Ok(());
+        }
+        let shared = Shared::new(
+            self.listeners,
+            self.notes.clone(),
+            self.counters.clone(),
+            &self.config,
+        );
+        let stopper = Stopper::new(StopNotes(self.notes.clone()));
+        let queues = self.notes.clone();
+        let items = self.bells.into_iter().zip(self.notes).collect();
+        let run = |idx, (bell, notes), _: &Report| {
+            let ring = open_ring()?;
+            let buffers = BufRing::new(&ring)?;
+            Loop::new(idx, ring, buffers, bell, notes, &shared, events).run()
+        };
+        let result = run_loops(items, run, |reports| {
+            let first = reports.first();
+            stopper.stop();
+            first.and(reports.rest())
+        });
+        queues.iter().for_each(|q| q.close());
+        result
+    }
+}
