@@ -10,7 +10,7 @@
 //! | file | holds | evio |
 //! |---|---|---|
 //! | `balance.rs` | may this loop accept (evio's `Accept::EveryLoop`) | top of `loopAccept` |
-//! | `note.rs` | the notes, how a wake becomes one, the wake rule | `loopNote`, `Wake` |
+//! | `note.rs` | the wake rule (the notes are `src/shared/note.rs`) | `loopNote`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
 //! | `stats.rs` | each loop's counters (chapter 13) | none |

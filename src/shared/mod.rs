@@ -16,6 +16,7 @@
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
+//! | `note.rs` | [`Note`]: what other threads send a reactor or io_uring loop | 4, 16 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8, 15 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
 //! | `udp.rs` | a datagram's `data` call and its reply | 8 |
@@ -26,6 +27,7 @@ mod deadlines;
 mod deliver;
 mod listener;
 mod loops;
+mod note;
 mod sock;
 #[cfg(unix)]
 mod socket_file;
@@ -39,6 +41,7 @@ pub(crate) use deliver::delivered;
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{catch, run_loops, Report, Stop};
+pub(crate) use note::Note;
 pub(crate) use sock::Sock;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};

@@ -9,7 +9,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `note.rs` | the notes, and the eventfd bell that wakes a loop through its ring |
+//! | `note.rs` | the eventfd bell that wakes a loop through its ring (the notes are `src/shared/note.rs`) |
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
 //!

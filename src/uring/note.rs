@@ -13,35 +13,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use crate::conn::{Deliver, Wake};
-use crate::notes::NoteQueue;
 use crate::poll::Signal;
-use crate::shared::Sock;
 
-// ANCHOR: note
-/// What other threads send an io_uring loop through its note queue.
-#[derive(Debug)]
-pub(crate) enum Note {
-    /// Call `data` with no input for the connection with this fd and id.
-    Wake { fd: RawFd, id: u64 },
-    /// Take in this connection, accepted by loop 0 from listener `li` and
-    /// counted on this loop already.
-    Adopt { sock: Sock, li: usize },
-    /// A [`Writer`](crate::Writer)'s bytes, or its close.
-    Deliver { fd: RawFd, id: u64, what: Deliver },
-    /// End the loop.
-    Stop,
-}
-
-impl Wake for NoteQueue<Note> {
-    fn deliver(&self, fd: RawFd, id: u64, what: Deliver) -> io::Result<()> {
-        match what {
-            Deliver::Wake => self.add(Note::Wake { fd, id }),
-            what => self.add(Note::Deliver { fd, id, what }),
-        }
-    }
-}
-// ANCHOR_END: note
+pub(crate) use crate::shared::Note;
 
 // ANCHOR: bell
 /// An eventfd shared by a loop (which keeps a read of it in its ring) and
