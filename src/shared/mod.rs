@@ -27,6 +27,8 @@ mod deadlines;
 mod deliver;
 mod listener;
 mod loops;
+// The reactor's and io_uring's (unix only), not the thread-based variant's.
+#[cfg(unix)]
 mod note;
 mod sock;
 #[cfg(unix)]
@@ -41,6 +43,7 @@ pub(crate) use deliver::delivered;
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{catch, run_loops, Report, Stop};
+#[cfg(unix)]
 pub(crate) use note::Note;
 pub(crate) use sock::Sock;
 pub use stats::Stats;
