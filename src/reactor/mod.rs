@@ -35,7 +35,7 @@ use crate::api::{Accept, Action, Addr, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops, Counters, Listener, Report, Stats, Stop, Stopper};
+use crate::shared::{run_loops, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
 
@@ -55,19 +55,6 @@ pub struct Server {
     info: ServerInfo,
 }
 // ANCHOR_END: server
-
-// ANCHOR: stopper
-/// Stopping the reactor: a stop note for every loop.
-struct StopNotes(Vec<Arc<NoteQueue<Note>>>);
-
-impl Stop for StopNotes {
-    fn stop(&self) {
-        for q in &self.0 {
-            let _ = q.add(Note::Stop);
-        }
-    }
-}
-// ANCHOR_END: stopper
 
 /// The poller a config's [`Backend`] names. `crate::Server::bind` hands
 /// `Threads` to the thread-based variant, never to the reactor; should it

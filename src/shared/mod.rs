@@ -44,7 +44,7 @@ pub(crate) use listener::Listener;
 pub use loops::Stopper;
 pub(crate) use loops::{catch, run_loops, Report, Stop};
 #[cfg(unix)]
-pub(crate) use note::Note;
+pub(crate) use note::{Note, StopNotes};
 pub(crate) use sock::Sock;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};

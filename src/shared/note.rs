@@ -8,7 +8,9 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
+use super::loops::Stop;
 use super::sock::Sock;
 use crate::conn::{Deliver, Wake};
 use crate::notes::NoteQueue;
@@ -41,3 +43,16 @@ impl Wake for NoteQueue<Note> {
     }
 }
 // ANCHOR_END: note
+
+// ANCHOR: stopper
+/// Stopping a reactor or io_uring server: a stop note for every loop.
+pub(crate) struct StopNotes(pub(crate) Vec<Arc<NoteQueue<Note>>>);
+
+impl Stop for StopNotes {
+    fn stop(&self) {
+        for q in &self.0 {
+            let _ = q.add(Note::Stop);
+        }
+    }
+}
+// ANCHOR_END: stopper

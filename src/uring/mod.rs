@@ -29,7 +29,7 @@ use crate::addr::{ListenAddr, Network};
 use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::shared::{run_loops, Counters, Listener, Report, Stats, Stop, Stopper};
+use crate::shared::{run_loops, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use buffers::BufRing;
 use event_loop::{Loop, Shared};
 use note::{Bell, Note};
@@ -92,17 +92,6 @@ pub struct Server {
     config: Config,
     counters: Arc<[Counters]>,
     info: ServerInfo,
-}
-
-/// Stopping: a stop note for every loop, as in the reactor.
-struct StopNotes(Vec<Arc<NoteQueue<Note>>>);
-
-impl Stop for StopNotes {
-    fn stop(&self) {
-        for q in &self.0 {
-            let _ = q.add(Note::Stop);
-        }
-    }
 }
 
 impl Server {
