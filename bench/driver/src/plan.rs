@@ -98,9 +98,11 @@ pub fn plan(
     only: &[String],
 ) -> Vec<(Workload, Vec<Launch>)> {
     let loops = ctx.cpus.server.len();
-    // Our server `example` three (or four) ways: the defaults (the better
+    let uring = io_uring_serves(ctx);
+    // Our server `example` three to five ways: the defaults (the better
     // strategies of chapter 13), evio's own strategies, the thread-based
-    // variant (chapter 9), and kqueue where it was built (chapter 10).
+    // variant (chapter 9), kqueue where it was built (chapter 10), and
+    // io_uring where the kernel allows it (chapter 16).
     let ours = |example: &str, loops: usize, threads: bool| {
         let bin = ctx.example(example);
         let evio = "--accept every-loop --writes deferred --wakeups every-note";
@@ -120,6 +122,13 @@ pub fn plan(
                 "evio-rs kqueue",
                 &bin,
                 &format!("--backend kqueue --loops {loops}"),
+            ));
+        }
+        if uring {
+            v.push(Launch::ours(
+                "evio-rs io_uring",
+                &bin,
+                &format!("--backend io-uring --loops {loops}"),
             ));
         }
         v
@@ -188,6 +197,20 @@ pub fn plan(
     all
 }
 // ANCHOR_END: plan
+
+/// Whether our io_uring engine serves here: the echo example started with
+/// it, once. It fails at bind, saying why, where the kernel is too old or a
+/// seccomp profile forbids io_uring (chapter 16); the run goes on without.
+fn io_uring_serves(ctx: &Ctx) -> bool {
+    let probe = Launch::ours("io_uring probe", &ctx.example("echo"), "--backend io-uring");
+    match server::start(&probe, &ctx.server_cpus, std::time::Duration::from_secs(10)) {
+        Ok(_server) => true, // dropped: stopped
+        Err(e) => {
+            println!("evio-rs io_uring: skipped ({e})");
+            false
+        }
+    }
+}
 
 // ANCHOR: clients
 /// The client of a workload against a server on `port`: program and args.
