@@ -91,24 +91,33 @@ impl Expiry {
 
 /// Decision: *when must this connection go, and why*: the earliest of its
 /// idle timeout, its output timeout (only while over the limit) and the
-/// deadline its callbacks set. `None`: never, as things stand.
+/// deadline its callbacks set (the first of equals wins). `None`: never,
+/// as things stand.
+///
+/// Three plain `if`s, not an iterator over an array of options: that one
+/// cost the echo server about 135 more instructions per round trip, when
+/// the loop asked after every step (chapter 14 counts them with callgrind).
 pub(crate) fn next_expiry(
     limits: &Limits,
     clocks: &Clocks,
     deadline: Option<Instant>,
 ) -> Option<(Instant, Expiry)> {
-    let idle = limits
-        .idle_timeout
-        .map(|d| (clocks.last_active + d, Expiry::Idle(d)));
-    let output = limits
-        .output_timeout
-        .zip(clocks.over_since)
-        .map(|(d, since)| (since + d, Expiry::Output(d)));
-    let set = deadline.map(|at| (at, Expiry::Deadline));
-    [idle, output, set]
-        .into_iter()
-        .flatten()
-        .min_by_key(|e| e.0)
+    let mut next = None;
+    let mut consider = |at: Instant, why: Expiry| {
+        if next.map_or(true, |(earliest, _)| at < earliest) {
+            next = Some((at, why));
+        }
+    };
+    if let Some(d) = limits.idle_timeout {
+        consider(clocks.last_active + d, Expiry::Idle(d));
+    }
+    if let (Some(d), Some(since)) = (limits.output_timeout, clocks.over_since) {
+        consider(since + d, Expiry::Output(d));
+    }
+    if let Some(at) = deadline {
+        consider(at, Expiry::Deadline);
+    }
+    next
 }
 // ANCHOR_END: expiry
 
@@ -145,6 +154,14 @@ impl<K: Ord + Copy> Deadlines<K> {
         limits: &Limits,
         deadline: Option<Instant>,
     ) {
+        // The common case, asked after every request, answered without
+        // working out the expiry: a connection with an entry, no deadline
+        // and not over its output limit can only expire idle, and activity
+        // only moves that later than its entry (which was the earliest of
+        // its expiries when armed). About 70 instructions per request saved.
+        if clocks.armed.is_some() && deadline.is_none() && clocks.over_since.is_none() {
+            return;
+        }
         if let Some((at, _)) = next_expiry(limits, clocks, deadline) {
             self.arm(clocks, at, key);
         }
