@@ -258,6 +258,29 @@ mod tests {
     }
 
     #[test]
+    fn ch15_update_skips_only_what_cannot_be_earlier() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let l = limits(10, 3);
+        let mut c = Clocks::new(t0);
+        let mut d = Deadlines::new();
+        d.update(&mut c, 7, &l, None);
+        assert_eq!(d.next(), Some(t0 + s(10)));
+        // Busy, under the output limit, no deadline: the fast path, no push.
+        c.touch(t0 + s(1), 0, &l);
+        d.update(&mut c, 7, &l, None);
+        assert_eq!(d.heap.len(), 1);
+        // Over the output limit at 2 s: expires at 5 s, before the entry.
+        c.touch(t0 + s(2), 11, &l);
+        d.update(&mut c, 7, &l, None);
+        assert_eq!((d.heap.len(), d.next()), (2, Some(t0 + s(5))));
+        // A deadline earlier still, once under the limit again.
+        c.touch(t0 + s(3), 0, &l);
+        d.update(&mut c, 7, &l, Some(t0 + s(4)));
+        assert_eq!((d.heap.len(), d.next()), (3, Some(t0 + s(4))));
+    }
+
+    #[test]
     fn ch15_the_earliest_reason_wins() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
