@@ -6,7 +6,9 @@
 //! way. std implements `Read` and `Write` for `&TcpStream` and
 //! `&UnixStream`, so every method takes `&self`: the thread variant's reader
 //! thread reads and its loop writes through the *same* descriptor, each
-//! holding an `Arc<Sock>`, and the reactor reads and writes its own.
+//! holding an `Arc<Sock>`, and the reactor reads and writes its own (with
+//! `recv` and `send`, which on Linux make the system call without std's
+//! and glibc's wrappers: see `Sock::recv`).
 //! Whether the socket blocks is the engine's choice, made when it accepts
 //! (`listener.rs`).
 
