@@ -113,13 +113,16 @@ pub(crate) trait Socket: ConnIo + From<Sock> {
 }
 // ANCHOR_END: socket
 
+// `#[inline]`, as the dispatch's small functions (see `dispatch.rs`).
 impl ConnIo for Sock {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Sock::read(self, buf)
+        Sock::recv(self, buf)
     }
 
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Sock::write(self, buf)
+        Sock::send(self, buf)
     }
 }
 
@@ -183,6 +186,34 @@ pub(crate) struct Loop<'s, E: Events, P: Poll, S = Sock> {
     deadlines: Deadlines<(RawFd, u64)>,
 }
 // ANCHOR_END: loop_struct
+
+/// Prints one dispatch step (`Config::trace`). A function of its own, kept
+/// out of line (`cold`): its formatting code would otherwise sit in the
+/// middle of `stepped`, which runs per request, and crowd it.
+#[cold]
+#[inline(never)]
+fn trace(
+    idx: usize,
+    fd: RawFd,
+    id: u64,
+    step: fmt::Arguments,
+    (before, after): (Interest, Interest),
+    pending: usize,
+    outcome: &Outcome,
+) {
+    let step = step.to_string(); // padded below: `Arguments` is not
+    let show = |i: Interest| match (i.read, i.write) {
+        (true, true) => "read+write",
+        (true, false) => "read",
+        (false, true) => "write",
+        (false, false) => "none",
+    };
+    eprintln!(
+        "loop {idx} fd {fd} conn {id}: {step:<10} interest {} -> {}, {pending} B pending, {outcome:?}",
+        show(before),
+        show(after),
+    );
+}
 
 /// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
 fn open_spare() -> Option<OwnedFd> {
@@ -316,6 +347,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
 
     /// A step whose callback panicked (under `Panics::Isolate`) closes its
     /// connection with the panic's message, and only that connection.
+    #[inline]
     fn outcome(&self, ran: io::Result<Outcome>) -> Outcome {
         ran.unwrap_or_else(|panicked| {
             self.count(Count::Panics, 1);
@@ -327,7 +359,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// change of interest, and prints the step when tracing
     /// (`Config::trace`). The step's name comes as `format_args!`, turned
     /// into text only when tracing: a `format!` here would allocate a
-    /// `String` per step, so per request (chapter 13).
+    /// `String` per step, so per request (chapter 13). It runs per request:
+    /// `#[inline]`, and the printing is a `cold` function of its own.
+    #[inline]
     fn stepped(&mut self, fd: RawFd, step: fmt::Arguments, before: Interest, outcome: &Outcome) {
         let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) else {
             return;
@@ -345,20 +379,8 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             budget.unsent(pending);
         }
         if self.shared.trace {
-            let step = step.to_string(); // padded below: `Arguments` is not
             let id = slot.conn.id;
-            let show = |i: Interest| match (i.read, i.write) {
-                (true, true) => "read+write",
-                (true, false) => "read",
-                (false, true) => "write",
-                (false, false) => "none",
-            };
-            eprintln!(
-                "loop {} fd {fd} conn {id}: {step:<10} interest {} -> {}, {pending} B pending, {outcome:?}",
-                self.idx,
-                show(before),
-                show(after),
-            );
+            trace(self.idx, fd, id, step, (before, after), pending, outcome);
         }
     }
 
@@ -367,6 +389,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     }
 
     /// Carries out what the dispatch decided.
+    #[inline]
     pub(crate) fn finish(&mut self, fd: RawFd, outcome: Outcome) -> Flow {
         match outcome {
             Outcome::Continue => Flow::Go,

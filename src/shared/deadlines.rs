@@ -91,24 +91,33 @@ impl Expiry {
 
 /// Decision: *when must this connection go, and why*: the earliest of its
 /// idle timeout, its output timeout (only while over the limit) and the
-/// deadline its callbacks set. `None`: never, as things stand.
+/// deadline its callbacks set (the first of equals wins). `None`: never,
+/// as things stand.
+///
+/// Three plain `if`s, not an iterator over an array of options: that one
+/// cost the echo server about 135 more instructions per round trip, when
+/// the loop asked after every step (chapter 14 counts them with callgrind).
 pub(crate) fn next_expiry(
     limits: &Limits,
     clocks: &Clocks,
     deadline: Option<Instant>,
 ) -> Option<(Instant, Expiry)> {
-    let idle = limits
-        .idle_timeout
-        .map(|d| (clocks.last_active + d, Expiry::Idle(d)));
-    let output = limits
-        .output_timeout
-        .zip(clocks.over_since)
-        .map(|(d, since)| (since + d, Expiry::Output(d)));
-    let set = deadline.map(|at| (at, Expiry::Deadline));
-    [idle, output, set]
-        .into_iter()
-        .flatten()
-        .min_by_key(|e| e.0)
+    let mut next = None;
+    let mut consider = |at: Instant, why: Expiry| {
+        if next.map_or(true, |(earliest, _)| at < earliest) {
+            next = Some((at, why));
+        }
+    };
+    if let Some(d) = limits.idle_timeout {
+        consider(clocks.last_active + d, Expiry::Idle(d));
+    }
+    if let (Some(d), Some(since)) = (limits.output_timeout, clocks.over_since) {
+        consider(since + d, Expiry::Output(d));
+    }
+    if let Some(at) = deadline {
+        consider(at, Expiry::Deadline);
+    }
+    next
 }
 // ANCHOR_END: expiry
 
@@ -145,6 +154,14 @@ impl<K: Ord + Copy> Deadlines<K> {
         limits: &Limits,
         deadline: Option<Instant>,
     ) {
+        // The common case, asked after every request, answered without
+        // working out the expiry: a connection with an entry, no deadline
+        // and not over its output limit can only expire idle, and activity
+        // only moves that later than its entry (which was the earliest of
+        // its expiries when armed). About 70 instructions per request saved.
+        if clocks.armed.is_some() && deadline.is_none() && clocks.over_since.is_none() {
+            return;
+        }
         if let Some((at, _)) = next_expiry(limits, clocks, deadline) {
             self.arm(clocks, at, key);
         }
@@ -238,6 +255,29 @@ mod tests {
         let (at, key) = d.pop_due(t0 + s(15)).unwrap();
         let why = d.due(at, t0 + s(15), key, &mut c, &l, None);
         assert_eq!(why, Some(Expiry::Idle(s(10))));
+    }
+
+    #[test]
+    fn ch15_update_skips_only_what_cannot_be_earlier() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let l = limits(10, 3);
+        let mut c = Clocks::new(t0);
+        let mut d = Deadlines::new();
+        d.update(&mut c, 7, &l, None);
+        assert_eq!(d.next(), Some(t0 + s(10)));
+        // Busy, under the output limit, no deadline: the fast path, no push.
+        c.touch(t0 + s(1), 0, &l);
+        d.update(&mut c, 7, &l, None);
+        assert_eq!(d.heap.len(), 1);
+        // Over the output limit at 2 s: expires at 5 s, before the entry.
+        c.touch(t0 + s(2), 11, &l);
+        d.update(&mut c, 7, &l, None);
+        assert_eq!((d.heap.len(), d.next()), (2, Some(t0 + s(5))));
+        // A deadline earlier still, once under the limit again.
+        c.touch(t0 + s(3), 0, &l);
+        d.update(&mut c, 7, &l, Some(t0 + s(4)));
+        assert_eq!((d.heap.len(), d.next()), (3, Some(t0 + s(4))));
     }
 
     #[test]

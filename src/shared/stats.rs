@@ -39,7 +39,9 @@ pub(crate) enum Count {
 pub(crate) struct Counters([AtomicU64; 14]);
 
 impl Counters {
-    /// Adds `n` to a counter. Called by the loop's thread only.
+    /// Adds `n` to a counter. Called by the loop's thread only, a few
+    /// times per request: `#[inline]`, it is a load, an add and a store.
+    #[inline]
     pub(crate) fn add(&self, which: Count, n: u64) {
         let c = &self.0[which as usize];
         c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
