@@ -1,7 +1,7 @@
-//! The grader of lab 04 (chapter 4, "The note queue and wake-ups"): a
-//! bound on the wakes waiting in a loop's note queue. Past `WAKE_LIMIT`
-//! (4,096) notes, `Waker::wake` fails with `WouldBlock` instead of growing
-//! the queue, and a stop still gets through. `#[ignore]`d: it fails until
+//! The grader of lab 04 (chapter 4, "Wake-ups"): a bound on the wakes
+//! waiting in a loop's note queue. Past `WAKE_LIMIT` (4,096) notes,
+//! `Waker::wake` fails with `WouldBlock` instead of growing the queue, and
+//! a stop still gets through. `#[ignore]`d: it fails until
 //! you have done the lab. Grade it with `cargo test lab04 -- --ignored`.
 //!
 //! Graded on the engines that read a `NoteQueue` (the reactor on epoll or
