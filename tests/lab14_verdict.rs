@@ -38,14 +38,18 @@ fn lab14_verdict_ranges_apart_are_a_difference() {
         &[110.0, 120.0, 115.0],
         &[100.0, 105.0, 101.0],
         true,
-        Verdict::Better { ratio: 115.0 / 101.0 },
+        Verdict::Better {
+            ratio: 115.0 / 101.0,
+        },
         "every run of a is above every run of b, for a rate: better, by the medians' ratio",
     );
     check(
         &[100.0, 105.0, 101.0],
         &[110.0, 120.0, 115.0],
         true,
-        Verdict::Worse { ratio: 101.0 / 115.0 },
+        Verdict::Worse {
+            ratio: 101.0 / 115.0,
+        },
         "every run of a is below every run of b, for a rate: worse",
     );
     check(
@@ -64,14 +68,18 @@ fn lab14_verdict_overlapping_or_touching_ranges_are_unclear() {
         &[100.0, 130.0, 115.0],
         &[110.0, 120.0, 112.0],
         true,
-        Verdict::Unclear { ratio: 115.0 / 112.0 },
+        Verdict::Unclear {
+            ratio: 115.0 / 112.0,
+        },
         "the ranges overlap: the medians differ, the runs do not show it",
     );
     check(
         &[105.0, 110.0, 107.0],
         &[100.0, 105.0, 103.0],
         true,
-        Verdict::Unclear { ratio: 107.0 / 103.0 },
+        Verdict::Unclear {
+            ratio: 107.0 / 103.0,
+        },
         "a's worst run equals b's best: touching ranges are not apart",
     );
     check(
