@@ -8,7 +8,7 @@
 //! process whose name starts with `evio-write-`, and a second server in
 //! another test running at the same time would add its own.
 
-#![cfg(unix)]
+#![cfg(target_os = "linux")] // it reads /proc/self/task
 
 mod common;
 
