@@ -8,7 +8,8 @@
 #
 # `serve COMMAND...` runs COMMAND with `&`, its standard output copied to the
 # terminal (`serve -q`: not copied; `serve -e FILE`: its standard error
-# written to FILE), and waits up to 10 s for the line every
+# written to FILE), and waits (up to SERVE_TIMEOUT seconds, 60 by default:
+# `cargo run` may have to build first) for the line every
 # server example prints once it listens, `NAME server started on port P
 # (loops: N)`. Then it sets PORT (P) and SERVER (the pid) and returns. If the
 # server exits first, or prints no ready line in time, `serve` says so, stops
@@ -46,8 +47,15 @@ serve() {
   SERVER=$!
   trap stop EXIT
   until grep -Eq "$ready" "$SERVE_LOG"; do
-    if ! kill -0 "$SERVER" 2>/dev/null || [ "$i" -ge 200 ]; then
-      echo "serve: no ready line from $* (it exited or took over 10 s): not started" >&2
+    if ! kill -0 "$SERVER" 2>/dev/null; then
+      sleep 0.1 # what it printed before it exited may still be on its way
+      grep -Eq "$ready" "$SERVE_LOG" && break
+      echo "serve: $* exited without its ready line: not started" >&2
+      stop
+      return 1
+    fi
+    if [ "$i" -ge $((${SERVE_TIMEOUT:-60} * 20)) ]; then
+      echo "serve: no ready line from $* in ${SERVE_TIMEOUT:-60} s: stopped it" >&2
       stop
       return 1
     fi
