@@ -74,7 +74,8 @@ pub trait Signal: Send + Sync {
 /// - **Closing forgets.** The loop closes a connection's fd without calling
 ///   [`Poll::delete`] first, as epoll and kqueue allow: closing the last
 ///   descriptor of a socket ends its watch. A closed fd is never reported
-///   again.
+///   again. A backend that cannot see a close says so with
+///   [`Poll::FORGETS_ON_CLOSE`] `= false`, and the loop deletes first.
 /// - **Numbers come back.** The kernel gives a new socket the lowest free
 ///   number, so the next accepted connection often has the number of one
 ///   just closed, and [`Poll::add`] is called with it while a backend that
@@ -87,6 +88,14 @@ pub trait Signal: Send + Sync {
 pub trait Poll: Sized + Send {
     /// The handle other threads use to wake this poller.
     type Signal: Signal + 'static;
+
+    /// Whether closing a watched fd ends its watch, as in epoll and kqueue,
+    /// whose watches belong to the open socket. A backend that keeps its own
+    /// list of numbers (`poll(2)`, `select(2)`) never learns of a close: it
+    /// says `false`, and the loop calls [`Poll::delete`] before it closes a
+    /// connection, one call more per connection. The conformance suite
+    /// holds a backend to its word either way.
+    const FORGETS_ON_CLOSE: bool = true;
 
     /// Creates a poller and its wake-up mechanism.
     fn new() -> io::Result<Self>;

@@ -715,6 +715,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         // closes first, but it copied the addresses when the conn opened).
         // A `closed` that panics has nothing left to close.
         let closed = catch(self.shared.panics, || self.events.closed(&mut conn, err));
+        if !P::FORGETS_ON_CLOSE {
+            // A backend that cannot see the close (chapter 3) is told.
+            let _ = self.poll.delete(fd);
+            self.count(Count::InterestChanges, 1);
+        }
         drop(sock);
         closed.map_or(Flow::Go, Flow::after)
     }
