@@ -1,8 +1,8 @@
 //! Chapter 15, "What a server owes its clients": running out of file
 //! descriptors. The echo example runs as a child process whose
 //! `RLIMIT_NOFILE` is set low (the test runner's own limit is untouched),
-//! with two loops, under every accept strategy of the reactor and on the
-//! thread-based variant, while more clients connect
+//! with two loops, under every accept strategy of the reactor, on the
+//! thread-based variant and on io_uring, while more clients connect
 //! than it has fds for. It must not spin, must not print a line per failed
 //! accept, and must serve new clients again once the others leave.
 
@@ -30,12 +30,13 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// The echo example with two loops; `engine` is an accept strategy of the
-/// reactor, or `threads` for the thread-based variant.
+/// reactor, or `threads` for the thread-based variant, or `io-uring`.
 fn echo_with_few_fds(engine: &str) -> (Killed, u16) {
     let mut cmd = Command::new(example_bin("echo"));
     cmd.args(["--port", "0", "--loops", "2"]);
     match engine {
         "threads" => cmd.args(["--backend", "threads"]),
+        "io-uring" => cmd.args(["--backend", "io-uring"]),
         accept => cmd.args(["--accept", accept]),
     };
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -64,13 +65,15 @@ fn echo_with_few_fds(engine: &str) -> (Killed, u16) {
 #[test]
 fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
     within(120, || {
-        for accept in [
+        let engines = [
             "hand-off",
             "every-loop",
             "exclusive",
             "reuseport",
             "threads",
-        ] {
+        ];
+        let uring = common::io_uring().then_some("io-uring");
+        for accept in engines.into_iter().chain(uring) {
             let (mut server, port) = echo_with_few_fds(accept);
             let pid = server.0.id();
             // Twice as many clients as the server has fds. Some are shed
@@ -92,7 +95,17 @@ fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
             let mut c = None;
             for _ in 0..50 {
                 std::thread::sleep(Duration::from_millis(100));
-                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let status = server.0.try_wait();
+                        let mut err = String::new();
+                        let _ = server.0.kill();
+                        let _ = server.0.stderr.take().unwrap().read_to_string(&mut err);
+                        let tail: Vec<&str> = err.lines().rev().take(5).collect();
+                        panic!("{accept}: connect after: {e}; server: {status:?}; its last lines: {tail:?}")
+                    }
+                };
                 s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                 if s.write_all(b"back\n").is_ok() && s.read(&mut [0u8; 0]).is_ok() {
                     c = Some(s);

@@ -21,7 +21,8 @@ mod event_loop;
 mod note;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 
 use io_uring::IoUring;
 
@@ -163,10 +164,27 @@ impl Server {
         );
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let queues = self.notes.clone();
+        let opened = Barrier::new(self.bells.len());
         let items = self.bells.into_iter().zip(self.notes).collect();
+        // Every loop opens its ring before any loop runs: once loop 0
+        // accepts, connections take fds, and a ring opened after them could
+        // find none left (`EMFILE`, found by chapter 15's fd-exhaustion
+        // test). A loop whose ring fails still reaches the barrier, so that
+        // no other waits for ever; then every loop ends.
+        let failed = AtomicBool::new(false);
         let run = |idx, (bell, notes), _: &Report| {
-            let ring = open_ring()?;
-            let buffers = BufRing::new(&ring)?;
+            // (ring, buffers): dropped in that order, the ring first, as
+            // the kernel lets go of the buffers with it.
+            let ring = open_ring().and_then(|ring| {
+                let buffers = BufRing::new(&ring)?;
+                Ok((ring, buffers))
+            });
+            failed.fetch_or(ring.is_err(), Ordering::SeqCst);
+            opened.wait();
+            let (ring, buffers) = ring?;
+            if failed.load(Ordering::SeqCst) {
+                return Ok(()); // another loop has the error to report
+            }
             Loop::new(idx, ring, buffers, bell, notes, &shared, events).run()
         };
         let result = run_loops(items, run, |reports| {
