@@ -13,8 +13,15 @@ use std::time::{Duration, Instant};
 
 use common::{parse_ready, spawn, within, Killed};
 
-/// The engines, as the examples' flags name them.
-const ENGINES: [&[&str]; 2] = [&["--backend", "epoll"], &["--backend", "threads"]];
+/// The engines, as the examples' flags name them: epoll and threads, and
+/// io_uring where it runs.
+fn engines() -> Vec<&'static [&'static str]> {
+    let mut all: Vec<&[&str]> = vec![&["--backend", "epoll"], &["--backend", "threads"]];
+    if common::io_uring() {
+        all.push(&["--backend", "io-uring"]);
+    }
+    all
+}
 
 fn start(name: &str, engine: &[&str], extra: &[&str]) -> (Killed, u16) {
     let args: Vec<&str> = ["--port", "0"]
@@ -52,7 +59,7 @@ fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
 #[test]
 fn ch15_http_a_slowloris_client_meets_the_request_timeout() {
     within(60, || {
-        for engine in ENGINES {
+        for engine in engines() {
             let (_server, port) = start("http", engine, &["--request-timeout", "1"]);
             let mut slow = connect(port);
             let mut fine = connect(port);
@@ -93,7 +100,7 @@ fn ch15_http_a_slowloris_client_meets_the_request_timeout() {
 #[test]
 fn ch15_redis_an_endless_command_is_refused_past_max_input() {
     within(60, || {
-        for engine in ENGINES {
+        for engine in engines() {
             let (_server, port) = start("redis", engine, &[]);
             let mut c = connect(port);
             c.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n")
