@@ -46,7 +46,21 @@ const ENTRIES: u32 = 256;
 /// 5.1, or built without it), and with `EPERM` where a seccomp profile
 /// (Docker's default) or `kernel.io_uring_disabled` forbids it.
 pub(crate) fn open_ring() -> io::Result<IoUring> {
-    let ring = IoUring::new(ENTRIES).map_err(|e| {
+    // The kernel runs the last step of many operations (a receive retried
+    // once its socket is readable, an accept) as "task work" on the thread
+    // that submitted them. By default it interrupts that thread to do so,
+    // and a loop asleep in `io_uring_enter` sometimes slept on with the work
+    // undone: chapter 14's accept benchmark, two loops, stalled every few
+    // seconds here until a timeout woke the loop (Linux 6.18). With
+    // DEFER_TASKRUN (Linux 6.1, with SINGLE_ISSUER: one thread submits, the
+    // loop's own) the work waits for the loop's next `io_uring_enter`, which
+    // runs it and counts its completions in the wait. Older kernels refuse
+    // the flags (`EINVAL`) and get the default.
+    let deferred = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(ENTRIES);
+    let ring = deferred.or_else(|_| IoUring::new(ENTRIES)).map_err(|e| {
         let why = match e.raw_os_error() {
             Some(libc::ENOSYS) => "this kernel has no io_uring (ENOSYS: Linux 5.1 or later, built with CONFIG_IO_URING)",
             Some(libc::EPERM) | Some(libc::EACCES) => "io_uring is forbidden here (EPERM: a seccomp profile, as containers' default ones, or sysctl kernel.io_uring_disabled)",
