@@ -10,9 +10,10 @@
 //!
 //! - **The kernel owns a buffer while its operation is in flight.** The
 //!   bytes of a send in flight must neither move nor be freed until its
-//!   completion comes back; new output goes to a second buffer meanwhile
-//!   (`Slot::out` and `Slot::sending`). Receives take their buffers from a
-//!   ring the loop lends the kernel (`buffers.rs`), only when bytes arrive.
+//!   completion comes back; they wait in the loop's table of sends
+//!   (`sends.rs`), and new output goes to `Slot::out` meanwhile. Receives
+//!   take their buffers from a ring the loop lends the kernel
+//!   (`buffers.rs`), only when bytes arrive.
 //! - **A read is done when its completion arrives**, not when a wait says
 //!   the socket is readable: the loop never calls `recv` or `send` itself.
 //! - **Closing is not immediate.** A connection's operations must come back
@@ -30,15 +31,12 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buffers::{self, BufRing};
 use super::note::{Bell, Note};
+use super::sends::Sends;
 use crate::api::{Action, Config, Flow, Limits, Panics};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
-
-/// A fully sent output buffer with at most this much capacity is kept for
-/// the next reply; a bigger one is freed (evio's number, as the reactor's).
-const KEEP_OUTPUT_CAPACITY: usize = 4096;
 
 /// How long a loop out of fds stops accepting (chapter 15).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -125,14 +123,12 @@ struct Slot<C> {
     sock: Sock,
     /// Output the callbacks produced since the send in flight was submitted.
     out: Vec<u8>,
-    /// The bytes of the send in flight, `sending[sent..]`: the kernel reads
-    /// them until the send completes, so nothing may touch this buffer.
-    sending: Vec<u8>,
-    sent: usize,
+    /// The send in flight, by its index in the loop's [`Sends`]: the kernel
+    /// reads its bytes until it completes.
+    send: Option<u32>,
     /// A receive is in flight. It holds no buffer: the kernel takes one
     /// from the loop's buffer ring when bytes arrive (`buffers.rs`).
     recv_armed: bool,
-    send_armed: bool,
     /// The action to perform once the output is written.
     action: Action,
     /// `closed` (or the detach) has happened: the slot waits for its
@@ -142,8 +138,9 @@ struct Slot<C> {
 }
 
 impl<C> Slot<C> {
-    fn pending(&self) -> usize {
-        self.sending.len() - self.sent + self.out.len()
+    /// The output not sent yet: in flight, and produced since.
+    fn pending(&self, sends: &Sends) -> usize {
+        self.send.map_or(0, |idx| sends.rest(idx).len()) + self.out.len()
     }
 }
 // ANCHOR_END: slot
@@ -155,6 +152,8 @@ pub(crate) struct Loop<'s, E: Events> {
     /// The receive buffers, lent to the kernel. After `ring`: fields drop in
     /// order, and the ring must be gone before the buffers are freed.
     buffers: BufRing,
+    /// The sends in flight and their bytes, also dropped after the ring.
+    sends: Sends,
     bell: Bell,
     /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
     bell_buf: Box<u64>,
@@ -193,6 +192,7 @@ impl<'s, E: Events> Loop<'s, E> {
             idx,
             ring,
             buffers,
+            sends: Sends::default(),
             bell,
             bell_buf: Box::new(0),
             bell_armed: false,
@@ -223,7 +223,7 @@ impl<'s, E: Events> Loop<'s, E> {
     /// submitted at once.
     fn push(&mut self, entry: squeue::Entry) {
         self.count(Count::Submitted, 1);
-        // SAFETY: every buffer an entry points to (a slot's `sending`,
+        // SAFETY: every buffer an entry points to (a send's in `sends`,
         // `bell_buf`, the buffer ring) stays put until its completion is
         // reaped: slots are freed only when no operation of theirs is in
         // flight, and the ring only after the loop's ring is gone.
@@ -474,10 +474,8 @@ impl<'s, E: Events> Loop<'s, E> {
             conn,
             sock,
             out,
-            sending: Vec::new(),
-            sent: 0,
+            send: None,
             recv_armed: false,
-            send_armed: false,
             action: Action::None,
             leaving: None,
             clocks: Clocks::new(self.now),
@@ -515,15 +513,14 @@ impl<'s, E: Events> Loop<'s, E> {
             return Flow::Go;
         }
         let mut send = None;
-        if !slot.send_armed && !slot.out.is_empty() {
+        if slot.send.is_none() && !slot.out.is_empty() {
             // The output becomes the send's: the kernel reads it from now
-            // on, and callbacks write to the other buffer.
-            std::mem::swap(&mut slot.sending, &mut slot.out);
-            slot.sent = 0;
-            slot.send_armed = true;
-            send = Some(send_entry(fd, slot));
+            // on, and callbacks write to another buffer.
+            let idx = self.sends.start(&mut slot.out);
+            slot.send = Some(idx);
+            send = Some(send_entry(fd, slot.conn.id, self.sends.rest(idx)));
         }
-        let pending = slot.pending();
+        let pending = slot.pending(&self.sends);
         if pending == 0 {
             match slot.action {
                 Action::None => {}
@@ -582,7 +579,7 @@ impl<'s, E: Events> Loop<'s, E> {
             return self.release(fd);
         }
         let ran = match res {
-            0 if slot.pending() > 0 => {
+            0 if slot.pending(&self.sends) > 0 => {
                 // The peer sends no more but may still read: the output
                 // goes first, then the close (as in the reactor).
                 slot.action = Action::Close;
@@ -618,13 +615,20 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR_END: received
 
     // ANCHOR: sent
-    /// A send completed: `res` bytes of `sending` have gone. The rest, if
-    /// any, is sent again; then whatever output accumulated meanwhile.
+    /// A send completed: `res` bytes of it have gone. The rest, if any, is
+    /// sent again; then whatever output accumulated meanwhile.
     fn sent(&mut self, fd: RawFd, id: u64, res: i32) -> Flow {
-        let Some(slot) = self.slot(fd, id) else {
+        let Some(slot) = slot_of(&mut self.slots, fd, id) else {
             return Flow::Go;
         };
-        slot.send_armed = false;
+        let Some(idx) = slot.send else {
+            return Flow::Go;
+        };
+        let all = res > 0 && self.sends.advance(idx, res as usize);
+        if slot.leaving.is_some() || res <= 0 || all {
+            slot.send = None;
+            self.sends.finish(idx);
+        }
         if slot.leaving.is_some() {
             return self.release(fd);
         }
@@ -635,18 +639,7 @@ impl<'s, E: Events> Loop<'s, E> {
             };
             return self.close(fd, Some(err));
         }
-        slot.sent += res as usize;
-        let partial = (slot.sent < slot.sending.len()).then(|| {
-            slot.send_armed = true;
-            send_entry(fd, slot)
-        });
-        if partial.is_none() {
-            slot.sending.clear();
-            slot.sent = 0;
-            if slot.sending.capacity() > KEEP_OUTPUT_CAPACITY {
-                slot.sending = Vec::new();
-            }
-        }
+        let partial = (!all).then(|| send_entry(fd, id, self.sends.rest(idx)));
         self.count(Count::Writes, 1);
         self.count(Count::BytesOut, res as u64);
         if let Some(entry) = partial {
@@ -733,7 +726,7 @@ impl<'s, E: Events> Loop<'s, E> {
             return;
         };
         let id = slot.conn.id;
-        let ops = [(slot.recv_armed, Op::Recv), (slot.send_armed, Op::Send)];
+        let ops = [(slot.recv_armed, Op::Recv), (slot.send.is_some(), Op::Send)];
         for (_, op) in ops.into_iter().filter(|(armed, _)| *armed) {
             let cancel = opcode::AsyncCancel::new(tag(op, fd, id));
             self.push(cancel.build().user_data(tag(Op::Cancel, fd, id)));
@@ -745,7 +738,7 @@ impl<'s, E: Events> Loop<'s, E> {
     fn release(&mut self, fd: RawFd) -> Flow {
         let slot = &self.slots[fd as usize];
         if slot.as_ref().map_or(true, |s| {
-            s.recv_armed || s.send_armed || s.leaving.is_none()
+            s.recv_armed || s.send.is_some() || s.leaving.is_none()
         }) {
             return Flow::Go;
         }
@@ -820,6 +813,7 @@ impl<'s, E: Events> Loop<'s, E> {
         }
         if self.in_flight() {
             std::mem::forget(std::mem::take(&mut self.slots));
+            self.sends.leak();
             std::mem::forget(std::mem::replace(&mut self.bell_buf, Box::new(0)));
             self.buffers.leak();
         }
@@ -839,13 +833,12 @@ fn slot_of<C>(slots: &mut [Option<Slot<C>>], fd: RawFd, id: u64) -> Option<&mut 
     (slot.conn.id & ID_MASK == id & ID_MASK).then_some(slot)
 }
 
-/// A send of the rest of `sending`, with `MSG_NOSIGNAL`: a peer that has
-/// gone makes it fail with `EPIPE`, not kill the process with `SIGPIPE`.
-fn send_entry<C>(fd: RawFd, slot: &Slot<C>) -> squeue::Entry {
-    let rest = &slot.sending[slot.sent..];
+/// A send of `rest` for connection `id`, with `MSG_NOSIGNAL`: a peer that
+/// has gone makes it fail with `EPIPE`, not kill the process with `SIGPIPE`.
+fn send_entry(fd: RawFd, id: u64, rest: &[u8]) -> squeue::Entry {
     let len = rest.len().min(u32::MAX as usize) as u32;
     let send = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len).flags(libc::MSG_NOSIGNAL);
-    send.build().user_data(tag(Op::Send, fd, slot.conn.id))
+    send.build().user_data(tag(Op::Send, fd, id))
 }
 
 #[cfg(test)]

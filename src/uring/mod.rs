@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `note.rs` | the eventfd bell that wakes a loop through its ring (the notes are `src/shared/note.rs`) |
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
+//! | `sends.rs` | the sends in flight, and the bytes the kernel reads for them |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
 //!
 //! What this step leaves out, and why, is at the end of chapter 16: UDP,
@@ -19,6 +20,7 @@
 mod buffers;
 mod event_loop;
 mod note;
+mod sends;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
