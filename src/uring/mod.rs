@@ -19,6 +19,7 @@
 mod buffers;
 mod event_loop;
 mod note;
+mod udp;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +27,7 @@ use std::sync::{Arc, Barrier};
 
 use io_uring::IoUring;
 
-use crate::addr::{ListenAddr, Network};
+use crate::addr::ListenAddr;
 use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -114,13 +115,6 @@ impl Server {
     /// Binds every parsed address and opens a ring per loop: every reason
     /// io_uring cannot serve here fails now, before any callback runs.
     pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
-        if addrs.iter().any(|a| a.network == Network::Udp) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "backend IoUring serves TCP and unix sockets, not UDP yet (chapter 16): \
-                 use Backend::Epoll for a udp:// address",
-            ));
-        }
         // Each loop opens its own ring on its own thread, the one that
         // submits to it: the kernel's work for a ring interrupts the thread
         // that opened it (see `probe`), and must interrupt no other.
