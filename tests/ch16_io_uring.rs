@@ -100,7 +100,9 @@ fn ch16_udp_is_received_and_answered_through_the_ring() {
         client.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
         client.send_to(&[], to).unwrap();
         for i in 0..50 {
-            client.send_to(format!("datagram {i}").as_bytes(), to).unwrap();
+            client
+                .send_to(format!("datagram {i}").as_bytes(), to)
+                .unwrap();
         }
         let mut buf = [0u8; 64];
         for i in 0..50 {
@@ -109,7 +111,9 @@ fn ch16_udp_is_received_and_answered_through_the_ring() {
             assert_eq!(&buf[..n], format!("re: datagram {i}").as_bytes());
         }
         // The empty datagram, first in, had no reply: nothing else comes.
-        client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         assert!(client.recv_from(&mut buf).is_err(), "a reply to nothing");
         // 51 receives and 50 sends; the last receive is submitted when the
         // last send's completion is reaped, maybe after the client read it.

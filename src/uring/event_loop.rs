@@ -31,7 +31,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use super::buffers::{self, BufRing};
 use super::note::{Bell, Note};
 use super::udp::{Busy, Udp};
-use crate::api::{Action, Config, Flow, LoadBalance, Limits, Panics};
+use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -939,6 +939,8 @@ mod tests {
             (Op::Recv, 7, 1),
             (Op::Send, 0xFF_FFFF, ID_MASK),
             (Op::Cancel, 3, 99),
+            (Op::DatagramIn, 0, 0),
+            (Op::DatagramOut, 2, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }

@@ -12,8 +12,9 @@
 //! | `note.rs` | the eventfd bell that wakes a loop through its ring (the notes are `src/shared/note.rs`) |
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
+//! | `udp.rs` | a UDP listener's datagrams and replies, by `recvmsg` and `sendmsg` on the ring |
 //!
-//! What this step leaves out, and why, is at the end of chapter 16: UDP,
+//! What this step leaves out, and why, is at the end of chapter 16:
 //! multishot receive, `Accept` strategies other than hand-off.
 
 mod buffers;

@@ -143,8 +143,8 @@ impl Udp {
         let Some(from) = from.as_socket() else {
             return Ok((Action::None, None)); // not IP: no one to answer
         };
-        let input = &self.buf[..n];
-        let action = shared::answer(events, self.fd, li, self.local, from, input, &mut self.reply);
+        let (fd, local, input) = (self.fd, self.local, &self.buf[..n]);
+        let action = shared::answer(events, fd, li, local, from, input, &mut self.reply);
         if self.reply.is_empty() {
             return Ok((action, None));
         }
