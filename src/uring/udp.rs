@@ -75,7 +75,7 @@ pub(super) enum Busy {
 }
 
 impl Udp {
-    /// Listener `li`'s state, if it is a UDP socket.
+    /// The state of a listener, if it is a UDP socket.
     pub(super) fn new(listener: &Listener) -> Option<Udp> {
         let Listener::Udp(socket) = listener else {
             return None;
