@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{accept_setups, backends, config, read_line, start, within, Client, Rng, TempDir};
-use evio::{Action, Addr, Backend, Config, Conn, Events, LoadBalance, Options, Server};
+use evio::{Action, Addr, Config, Conn, Events, LoadBalance, Options, Server};
 
 #[derive(Default)]
 struct UdpEcho {
@@ -58,11 +58,6 @@ fn ch08_udp_echo_answers_each_datagram_without_opened_or_closed() {
     within(60, || {
         let mut rng = Rng::from_clock("udp");
         for backend in accept_setups() {
-            // io_uring: not yet (UDP is left for the engine's next step,
-            // chapter 16); it fails at bind, as tests/ch16_io_uring.rs checks.
-            if backend == Backend::IoUring {
-                continue;
-            }
             for loops in [1, 2] {
                 let events = Arc::new(UdpEcho::default());
                 let cfg = config(backend, loops, LoadBalance::Random);

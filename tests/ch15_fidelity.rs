@@ -132,11 +132,6 @@ fn has_ipv6() -> bool {
 fn ch15_empty_host_listens_on_ipv4_and_ipv6() {
     within(60, || {
         for backend in backends() {
-            // io_uring: not yet (UDP is left for the engine's next step,
-            // chapter 16); its TCP side is the shared listener code.
-            if backend == Backend::IoUring {
-                continue;
-            }
             let events = Arc::new(Ends::default());
             let server = start(
                 backend,

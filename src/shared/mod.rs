@@ -19,7 +19,7 @@
 //! | `note.rs` | [`Note`]: what other threads send a reactor or io_uring loop | 4, 16 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8, 15 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
-//! | `udp.rs` | a datagram's `data` call and its reply | 8 |
+//! | `udp.rs` | a datagram's `data` call and its reply | 8, 16 |
 
 mod balancer;
 mod deadlines;
@@ -48,4 +48,6 @@ pub(crate) use note::{Note, StopNotes};
 pub(crate) use sock::Sock;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};
+#[cfg(target_os = "linux")]
+pub(crate) use udp::answer;
 pub(crate) use udp::datagram;

@@ -6,7 +6,8 @@
 //! connection that knows both addresses, and its reply, if any, sent back
 //! with one `sendto`. How the datagram was read differs (the reactor's loop
 //! reads it when the poller says so, the thread variant's UDP thread blocks
-//! in `recv_from`), so the engines do that part.
+//! in `recv_from`, the io_uring engine's receive completes), so the engines
+//! do that part; the io_uring engine sends the reply itself too (`answer`).
 
 use std::net::{SocketAddr, UdpSocket};
 
@@ -30,6 +31,27 @@ pub(crate) fn datagram<E: Events>(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Action {
+    let action = answer(events, fd, li, local, from, input, out);
+    if !out.is_empty() {
+        // A datagram that cannot be sent is dropped, as UDP allows.
+        let _ = socket.send_to(out, from);
+    }
+    action
+}
+
+/// Everything of [`datagram`] but the send: `data`'s reply is left in
+/// `out` (empty: no reply). The io_uring engine (chapter 16) sends it
+/// through its ring, where a `send_to` on its blocking socket could block.
+pub(crate) fn answer<E: Events>(
+    events: &E,
+    fd: SockFd,
+    li: usize,
+    local: Option<SocketAddr>,
+    from: SocketAddr,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Action {
+    out.clear();
     if input.is_empty() {
         // An empty datagram would reach `data` as empty input, which means
         // "woken". evio drops empty datagrams; so do we.
@@ -43,12 +65,9 @@ pub(crate) fn datagram<E: Events>(
     };
     // Id 0 and no waker: a datagram is not a connection anyone can wake.
     let mut conn: Conn<E::Context> = Conn::new(fd, 0, li, ends, None);
-    out.clear();
     let action = events.data(&mut conn, input, out);
     if !out.is_empty() {
         events.pre_write();
-        // A datagram that cannot be sent is dropped, as UDP allows.
-        let _ = socket.send_to(out, from);
     }
     action
 }

@@ -32,7 +32,8 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use super::buffers::{self, BufRing};
 use super::note::{Bell, Note};
 use super::sends::Sends;
-use crate::api::{Action, Config, Flow, Limits, Panics};
+use super::udp::{Busy, Udp};
+use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -57,6 +58,9 @@ enum Op {
     Recv = 2,
     Send = 3,
     Cancel = 4,
+    /// A UDP listener's receive, and the send of its reply (`udp.rs`).
+    DatagramIn = 5,
+    DatagramOut = 6,
 }
 
 const ID_BITS: u64 = 36;
@@ -73,6 +77,8 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         2 => Op::Recv,
         3 => Op::Send,
         4 => Op::Cancel,
+        5 => Op::DatagramIn,
+        6 => Op::DatagramOut,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -154,6 +160,9 @@ pub(crate) struct Loop<'s, E: Events> {
     buffers: BufRing,
     /// The sends in flight and their bytes, also dropped after the ring.
     sends: Sends,
+    /// Loop 0: the UDP listeners' state, by listener index (`None` for a
+    /// stream listener). After `ring` too: the kernel writes into them.
+    udp: Vec<Option<Udp>>,
     bell: Bell,
     /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
     bell_buf: Box<u64>,
@@ -193,6 +202,7 @@ impl<'s, E: Events> Loop<'s, E> {
             ring,
             buffers,
             sends: Sends::default(),
+            udp: Vec::new(),
             bell,
             bell_buf: Box::new(0),
             bell_armed: false,
@@ -224,9 +234,10 @@ impl<'s, E: Events> Loop<'s, E> {
     fn push(&mut self, entry: squeue::Entry) {
         self.count(Count::Submitted, 1);
         // SAFETY: every buffer an entry points to (a send's in `sends`,
-        // `bell_buf`, the buffer ring) stays put until its completion is
-        // reaped: slots are freed only when no operation of theirs is in
-        // flight, and the ring only after the loop's ring is gone.
+        // `bell_buf`, the buffer ring, a UDP listener's `Udp`) stays put
+        // until its completion is reaped: slots are freed only when no
+        // operation of theirs is in flight, and the ring only after the
+        // loop's ring is gone.
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
             self.count(Count::Waits, 1);
             if let Err(e) = self.ring.submit() {
@@ -244,7 +255,9 @@ impl<'s, E: Events> Loop<'s, E> {
         let mut next_tick = (self.idx == 0).then(Instant::now);
         self.arm_bell();
         if self.idx == 0 {
+            self.udp = self.shared.listeners.iter().map(Udp::new).collect();
             (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
+            (0..self.udp.len()).for_each(|li| self.arm_datagram(li));
         }
         let result = 'run: loop {
             let until = [next_tick, self.deadlines.next(), self.paused]
@@ -345,6 +358,8 @@ impl<'s, E: Events> Loop<'s, E> {
                 }
                 Some(Op::Recv) => self.received(fd, id, res, flags),
                 Some(Op::Send) => self.sent(fd, id, res),
+                Some(Op::DatagramIn) => self.datagram_in(fd as usize, res),
+                Some(Op::DatagramOut) => self.datagram_out(fd as usize),
                 Some(Op::Cancel) | None => Flow::Go,
             };
             if step == Flow::Stop {
@@ -374,6 +389,9 @@ impl<'s, E: Events> Loop<'s, E> {
     fn arm_accept(&mut self, li: usize) {
         if self.accepting[li] || self.stopping || self.paused.is_some() {
             return;
+        }
+        if let Listener::Udp(_) = self.shared.listeners[li] {
+            return; // served by `arm_datagram`
         }
         self.accepting[li] = true;
         let fd = types::Fd(self.shared.listeners[li].fd());
@@ -443,6 +461,58 @@ impl<'s, E: Events> Loop<'s, E> {
         }
     }
     // ANCHOR_END: accept
+
+    // ANCHOR: datagram
+    /// Loop 0 keeps one operation in flight per UDP listener (`udp.rs`):
+    /// a receive, or the send of the last datagram's reply.
+    fn arm_datagram(&mut self, li: usize) {
+        let Some(udp) = self.udp.get_mut(li).and_then(Option::as_mut) else {
+            return;
+        };
+        if udp.busy().is_some() || self.stopping {
+            return;
+        }
+        let entry = udp.receive();
+        self.push(entry.user_data(tag(Op::DatagramIn, li as RawFd, 0)));
+    }
+
+    /// A datagram arrived on listener `li`: `data` is called, and its reply
+    /// sent, before the next receive (as the reactor's `udp_read`; under
+    /// `RoundRobin` the turn moves for datagrams too, as there).
+    fn datagram_in(&mut self, li: usize, res: i32) -> Flow {
+        let (events, stopping) = (self.events, self.stopping);
+        let Some(udp) = self.udp.get_mut(li).and_then(Option::as_mut) else {
+            return Flow::Go;
+        };
+        if stopping {
+            udp.done(); // the loop is ending: no callback runs now
+            return Flow::Go;
+        }
+        if res > 0 && self.shared.balancer.rule() == LoadBalance::RoundRobin {
+            self.shared.balancer.advance_turn();
+        }
+        let flow = match udp.received(events, li, res) {
+            Ok((action, Some(send))) => {
+                self.push(send.user_data(tag(Op::DatagramOut, li as RawFd, 0)));
+                return Flow::after(action);
+            }
+            Ok((action, None)) => Flow::after(action),
+            Err(e) => Flow::after(events.accept_error(&e)),
+        };
+        self.arm_datagram(li);
+        flow
+    }
+
+    /// A reply's send completed: a reply that could not be sent is dropped,
+    /// as UDP allows (and as the reactor's `send_to` drops it).
+    fn datagram_out(&mut self, li: usize) -> Flow {
+        if let Some(udp) = self.udp.get_mut(li).and_then(Option::as_mut) {
+            udp.done();
+        }
+        self.arm_datagram(li);
+        Flow::Go
+    }
+    // ANCHOR_END: datagram
 
     // ANCHOR: admit
     /// Takes a new connection, counted on this loop already: `opened` at
@@ -789,10 +859,11 @@ impl<'s, E: Events> Loop<'s, E> {
     }
 
     // ANCHOR: drain
-    /// The loop is ending: cancels the accepts and the bell's read, and
-    /// waits until the kernel has given back every operation, so that no
-    /// buffer is freed while the kernel may still write into it. Should
-    /// one not come back in time, its buffers are leaked rather than freed.
+    /// The loop is ending: cancels the accepts, the UDP listeners'
+    /// operations and the bell's read, and waits until the kernel has given
+    /// back every operation, so that no buffer is freed while the kernel
+    /// may still write into it. Should one not come back in time, its
+    /// buffers are leaked rather than freed.
     fn drain(&mut self) {
         for li in 0..self.accepting.len() {
             if self.accepting[li] {
@@ -802,6 +873,15 @@ impl<'s, E: Events> Loop<'s, E> {
         }
         if self.bell_armed {
             let cancel = opcode::AsyncCancel::new(tag(Op::Bell, 0, 0));
+            self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+        }
+        for li in 0..self.udp.len() {
+            let op = match self.udp[li].as_ref().and_then(Udp::busy) {
+                Some(Busy::Receiving) => Op::DatagramIn,
+                Some(Busy::Sending) => Op::DatagramOut,
+                None => continue,
+            };
+            let cancel = opcode::AsyncCancel::new(tag(op, li as RawFd, 0));
             self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
         }
         let end = Instant::now() + DRAIN;
@@ -815,6 +895,7 @@ impl<'s, E: Events> Loop<'s, E> {
             std::mem::forget(std::mem::take(&mut self.slots));
             self.sends.leak();
             std::mem::forget(std::mem::replace(&mut self.bell_buf, Box::new(0)));
+            std::mem::forget(std::mem::take(&mut self.udp));
             self.buffers.leak();
         }
     }
@@ -822,6 +903,7 @@ impl<'s, E: Events> Loop<'s, E> {
     fn in_flight(&self) -> bool {
         self.bell_armed
             || self.accepting.iter().any(|&a| a)
+            || self.udp.iter().flatten().any(|u| u.busy().is_some())
             || self.slots.iter().any(Option::is_some)
     }
     // ANCHOR_END: drain
@@ -851,6 +933,8 @@ mod tests {
             (Op::Recv, 7, 1),
             (Op::Send, 0xFF_FFFF, ID_MASK),
             (Op::Cancel, 3, 99),
+            (Op::DatagramIn, 0, 0),
+            (Op::DatagramOut, 2, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }

@@ -13,14 +13,16 @@
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `sends.rs` | the sends in flight, and the bytes the kernel reads for them |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
+//! | `udp.rs` | a UDP listener's datagrams and replies, by `recvmsg` and `sendmsg` on the ring |
 //!
-//! What this step leaves out, and why, is at the end of chapter 16: UDP,
+//! What this step leaves out, and why, is at the end of chapter 16:
 //! multishot receive, `Accept` strategies other than hand-off.
 
 mod buffers;
 mod event_loop;
 mod note;
 mod sends;
+mod udp;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +30,7 @@ use std::sync::{Arc, Barrier};
 
 use io_uring::IoUring;
 
-use crate::addr::{ListenAddr, Network};
+use crate::addr::ListenAddr;
 use crate::api::{Action, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -116,13 +118,6 @@ impl Server {
     /// Binds every parsed address and opens a ring per loop: every reason
     /// io_uring cannot serve here fails now, before any callback runs.
     pub fn bind(config: Config, addrs: &[ListenAddr]) -> io::Result<Server> {
-        if addrs.iter().any(|a| a.network == Network::Udp) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "backend IoUring serves TCP and unix sockets, not UDP yet (chapter 16): \
-                 use Backend::Epoll for a udp:// address",
-            ));
-        }
         // Each loop opens its own ring on its own thread, the one that
         // submits to it: the kernel's work for a ring interrupts the thread
         // that opened it (see `probe`), and must interrupt no other.
