@@ -8,6 +8,15 @@
 //! perf stat -e syscalls:sys_enter_write target/release/examples/wake_storm --wakeups coalesced
 //! ```
 //!
+//! On io_uring (`--backend io-uring`, chapter 16) `--uring-wake` says how
+//! the note queue's signal reaches the loop; count the system calls of
+//! each way with
+//!
+//! ```text
+//! perf stat -e syscalls:sys_enter_write,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_io_uring_register \
+//!     target/release/examples/wake_storm --backend io-uring --uring-wake eventfd --wakeups every-note
+//! ```
+//!
 //! Every wake reaches `data` either way (a note is never lost or merged);
 //! what coalescing saves is the signal: the `write` to the loop's eventfd
 //! when the note queue was not empty anyway.
@@ -18,7 +27,8 @@ use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use clap::Parser;
-use evio::{Action, Config, Conn, Events, Options, Server, Waker, Wakeups};
+use evio::{Action, Backend, Config, Conn, Events, IoUringOptions, Options, RingWake, Server};
+use evio::{Waker, Wakeups};
 
 /// wake_storm: one thread wakes one connection N times; the loop counts
 #[derive(Parser)]
@@ -29,6 +39,15 @@ struct Flags {
     /// When a note wakes the loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     wakeups: Wakeups,
+    /// The engine: auto, epoll, kqueue, threads or io-uring
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// How a note wakes an io_uring loop: msg-ring, or eventfd (chapter 16)
+    #[arg(long, default_value = "msg-ring")]
+    uring_wake: RingWake,
+    /// How many threads share the wakes
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 struct Storm {
@@ -60,6 +79,10 @@ fn main() {
     let flags = Flags::parse();
     let config = Config {
         wakeups: flags.wakeups,
+        backend: flags.backend,
+        io_uring: IoUringOptions {
+            wake: flags.uring_wake,
+        },
         ..Config::default()
     };
     let server = Server::bind(config, &["tcp://127.0.0.1:0"]).expect("bind");
@@ -74,18 +97,27 @@ fn main() {
     let waking = std::thread::spawn(move || {
         let _client = TcpStream::connect(addr).expect("connect");
         let waker = rx.recv().expect("the connection's waker");
-        for _ in 0..flags.wakes {
-            waker.wake().expect("wake");
-        }
+        let threads = flags.threads.max(1);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                // The first threads take one wake more when they do not divide evenly.
+                let mine = flags.wakes / threads + usize::from(t < flags.wakes % threads);
+                let waker = waker.clone();
+                s.spawn(move || (0..mine).for_each(|_| waker.wake().expect("wake")));
+            }
+        });
         _client
     });
     server.run(&storm).expect("run");
     let elapsed = start.elapsed();
     drop(waking.join());
     println!(
-        "{} wakes seen by the loop in {} ms (--wakeups {:?})",
+        "{} wakes seen by the loop in {} ms (--wakeups {:?}, --backend {:?}, --uring-wake {:?}, --threads {})",
         storm.seen.load(Ordering::Relaxed),
         elapsed.as_millis(),
-        flags.wakeups
+        flags.wakeups,
+        flags.backend,
+        flags.uring_wake,
+        flags.threads
     );
 }

@@ -22,14 +22,14 @@
 //!   until its last completion (`Slot::leaving`).
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buffers::{self, BufRing};
-use super::note::{Bell, Note};
+use super::note::{Note, Open, Ringer};
 use crate::api::{Action, Config, Flow, Limits, Panics};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
@@ -59,6 +59,9 @@ enum Op {
     Recv = 2,
     Send = 3,
     Cancel = 4,
+    /// A wake posted into the ring by another thread (`RingWake::MsgRing`),
+    /// or the loop's own first one.
+    Message = 5,
 }
 
 const ID_BITS: u64 = 36;
@@ -75,6 +78,7 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         2 => Op::Recv,
         3 => Op::Send,
         4 => Op::Cancel,
+        5 => Op::Message,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -151,11 +155,15 @@ impl<C> Slot<C> {
 /// One loop on one ring, and everything only it touches.
 pub(crate) struct Loop<'s, E: Events> {
     idx: usize,
+    /// Under `RingWake::MsgRing`, where other threads post their wakes.
+    /// Before `ring`: fields drop in order, and no thread may post to the
+    /// ring's fd once it is closed.
+    _mailbox: Option<Open>,
     ring: IoUring,
     /// The receive buffers, lent to the kernel. After `ring`: fields drop in
     /// order, and the ring must be gone before the buffers are freed.
     buffers: BufRing,
-    bell: Bell,
+    bell: Ringer,
     /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
     bell_buf: Box<u64>,
     bell_armed: bool,
@@ -184,13 +192,20 @@ impl<'s, E: Events> Loop<'s, E> {
         idx: usize,
         ring: IoUring,
         buffers: BufRing,
-        bell: Bell,
+        bell: Ringer,
         notes: Arc<NoteQueue<Note>>,
         shared: &'s Shared,
         events: &'s E,
     ) -> Self {
+        let mailbox = match &bell {
+            Ringer::MsgRing(mailbox) => {
+                Some(mailbox.open(ring.as_raw_fd(), tag(Op::Message, 0, 0)))
+            }
+            Ringer::Eventfd(_) => None,
+        };
         Loop {
             idx,
+            _mailbox: mailbox,
             ring,
             buffers,
             bell,
@@ -343,6 +358,8 @@ impl<'s, E: Events> Loop<'s, E> {
                     self.arm_bell();
                     Flow::Go
                 }
+                // The wait has ended: the notes are read on every turn.
+                Some(Op::Message) => Flow::Go,
                 Some(Op::Recv) => self.received(fd, id, res, flags),
                 Some(Op::Send) => self.sent(fd, id, res),
                 Some(Op::Cancel) | None => Flow::Go,
@@ -357,15 +374,27 @@ impl<'s, E: Events> Loop<'s, E> {
     }
     // ANCHOR_END: reap
 
+    // ANCHOR: arm_bell
+    /// Keeps the eventfd's read in flight (`RingWake::Eventfd`), or, under
+    /// `RingWake::MsgRing`, where there is nothing to keep in flight, makes
+    /// the loop's first wait return at once with a no-op: a note added
+    /// before the loop opened its mailbox signalled nobody.
     fn arm_bell(&mut self) {
         if self.bell_armed || self.stopping {
             return;
         }
+        let Ringer::Eventfd(bell) = &self.bell else {
+            // Called once, as `run` starts: no `Op::Bell` completes here.
+            self.push(opcode::Nop::new().build().user_data(tag(Op::Message, 0, 0)));
+            return;
+        };
+        let fd = bell.fd();
         self.bell_armed = true;
         let buf: *mut u64 = &mut *self.bell_buf;
-        let read = opcode::Read::new(types::Fd(self.bell.fd()), buf.cast(), 8);
+        let read = opcode::Read::new(types::Fd(fd), buf.cast(), 8);
         self.push(read.build().user_data(tag(Op::Bell, 0, 0)));
     }
+    // ANCHOR_END: arm_bell
 
     // ANCHOR: accept
     /// Loop 0 keeps one accept in flight per listener: multishot where the
@@ -858,6 +887,7 @@ mod tests {
             (Op::Recv, 7, 1),
             (Op::Send, 0xFF_FFFF, ID_MASK),
             (Op::Cancel, 3, 99),
+            (Op::Message, 0, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }
