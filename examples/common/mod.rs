@@ -57,8 +57,8 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
-    /// How another thread wakes an io_uring loop: msg-ring, or eventfd (chapter 16)
-    #[arg(long, default_value = "msg-ring")]
+    /// How another thread wakes an io_uring loop: eventfd, or msg-ring (Linux 6.13; chapter 16)
+    #[arg(long, default_value = "eventfd")]
     pub uring_wake: RingWake,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
