@@ -65,8 +65,8 @@ mod threads;
 mod uring;
 
 pub use api::{
-    Accept, Action, Addr, Backend, Config, Limits, LoadBalance, LoopStats, Options, Panics,
-    ServerInfo, Stream, Wakeups, Writes,
+    Accept, Action, Addr, Backend, Config, IoUringOptions, Limits, LoadBalance, LoopStats, Options,
+    Panics, RingWake, ServerInfo, Stream, Wakeups, Writes,
 };
 pub use conn::{Conn, Waker, Writer};
 pub use events::Events;
@@ -97,6 +97,19 @@ pub mod internals {
     pub fn io_uring_available() -> std::io::Result<()> {
         #[cfg(target_os = "linux")]
         return crate::uring::probe();
+        #[cfg(not(target_os = "linux"))]
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "io_uring is Linux only",
+        ));
+    }
+
+    /// Whether another thread can wake an io_uring loop here by MSG_RING
+    /// (`RingWake::MsgRing`, Linux 6.13): `Err` with the reason where not,
+    /// and there `bind` falls back to the eventfd.
+    pub fn io_uring_msg_ring_available() -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return crate::uring::probe_msg_ring();
         #[cfg(not(target_os = "linux"))]
         return Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{backends, config, read_line, read_to_eof, start, wait_until, within, Client};
+use common::{config, read_line, read_to_eof, start, wait_until, wake_setups, within, Client};
 use common::{Rng, TempDir};
 use evio::{Action, Addr, Backend, Conn, Events, LoadBalance, Options, Waker};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -130,7 +130,7 @@ fn ch04_stale_waker_is_harmless_even_when_its_fd_is_reused() {
     let _serial = one_at_a_time();
     within(60, || {
         let dir = TempDir::new();
-        for backend in backends() {
+        for backend in wake_setups() {
             for addr in ["tcp://127.0.0.1:0".to_string(), dir.unix_addr("w.sock")] {
                 let events = Arc::new(Wakes::default());
                 // One loop: every note goes through one queue, in order.
@@ -231,7 +231,7 @@ fn ch04_wake_from_another_thread_appends_to_pending_output() {
         let dir = TempDir::new();
         // More than the socket buffers hold while the client does not read.
         let big = Rng::from_clock("append").bytes(16 << 20);
-        for backend in backends() {
+        for backend in wake_setups() {
             for addr in ["tcp://127.0.0.1:0".to_string(), dir.unix_addr("a.sock")] {
                 let events = Arc::new(Append {
                     big: big.clone(),

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    backends, config, connect_tcp, loop_index, read_line, start, wait_until, within, Setup,
+    backends, config, connect_tcp, loop_index, read_line, start, wait_until, wake_setups, within,
+    Setup,
 };
 use evio::{Accept, Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
 
@@ -196,7 +197,7 @@ impl Events for Hold {
 fn ch13_a_writer_past_its_limit_fails_and_after_close_does_nothing() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     within(120, || {
-        for setup in backends() {
+        for setup in wake_setups() {
             let hold = Arc::new(Hold::default());
             let mut cfg = config(setup, 1, LoadBalance::Random);
             cfg.writer_limit = 64 * 1024;
@@ -306,9 +307,9 @@ fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     within(60, || {
         let setup = Setup {
-            backend: Backend::Epoll,
             accept: Accept::ReusePort,
             writes: Writes::Eager,
+            ..Backend::Epoll.into()
         };
         for balance in [LoadBalance::RoundRobin, LoadBalance::LeastConnections] {
             let cfg = config(setup, LOOPS as isize, balance);

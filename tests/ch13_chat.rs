@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::{backends, parse_ready, read_stdout_line, spawn, within, Setup};
-use evio::{Accept, Backend, Writes};
+use common::{parse_ready, read_stdout_line, spawn, wake_setups, within, Setup};
+use evio::{Accept, Backend, RingWake, Writes};
 
 const CLIENTS: usize = 50;
 const LINES: usize = 100;
@@ -22,7 +22,12 @@ fn flags(setup: Setup) -> Vec<String> {
     let backend = match setup.backend {
         Backend::Epoll => "epoll",
         Backend::Kqueue => "kqueue",
+        Backend::IoUring => "io-uring",
         _ => "threads",
+    };
+    let wake = match setup.io_uring.wake {
+        RingWake::Eventfd => "eventfd",
+        RingWake::MsgRing => "msg-ring",
     };
     let accept = match setup.accept {
         Accept::HandOff => "hand-off",
@@ -36,7 +41,7 @@ fn flags(setup: Setup) -> Vec<String> {
     };
     ["--port", "0", "--loops", "3", "--backend", backend]
         .into_iter()
-        .chain(["--accept", accept, "--writes", writes])
+        .chain(["--accept", accept, "--writes", writes, "--uring-wake", wake])
         .map(String::from)
         .collect()
 }
@@ -44,7 +49,7 @@ fn flags(setup: Setup) -> Vec<String> {
 #[test]
 fn ch13_chat_every_line_reaches_every_other_client_in_order() {
     within(180, || {
-        for setup in backends() {
+        for setup in wake_setups() {
             let args = flags(setup);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (_server, mut stdout) = spawn("chat", &args);

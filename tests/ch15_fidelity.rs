@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{backends, config, connect_tcp, read_line, start, wait_until, within, Client};
-use common::{Setup, TempDir};
+use common::{wake_setups, Setup, TempDir};
 use evio::{Action, Addr, Backend, Conn, Events, LoadBalance, Options, Stream, Waker};
 
 // ------------------------------------------------- bytes this thread allocates
@@ -285,7 +285,7 @@ fn wakes_after_stop(backend: Setup) -> usize {
 #[test]
 fn ch15_wakes_after_the_server_stopped_take_no_memory() {
     within(120, || {
-        for backend in backends() {
+        for backend in wake_setups() {
             let grown = wakes_after_stop(backend);
             println!("{backend:?}: a million wakes after stop allocated {grown} bytes");
             // Before the fix the reactor's note queue kept every one:

@@ -9,11 +9,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::UdpSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{config, connect_tcp, read_line, start, wait_until, within};
-use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Writer};
+use common::{config, connect_tcp, read_line, start, wait_until, within, Setup};
+use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Server, Writer};
+use evio::{IoUringOptions, RingWake, Waker, Wakeups};
 
 /// Echoes, and keeps each connection's writer for the test to use.
 #[derive(Default)]
@@ -249,5 +251,196 @@ fn ch16_a_detach_waits_for_the_cancelled_receive() {
         c.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "{rest:?}");
         server.stop(10).unwrap();
+    });
+}
+
+/// Whether another thread can wake a loop by MSG_RING here; prints why not.
+fn have_msg_ring(test: &str) -> bool {
+    if !have_ring(test) {
+        return false;
+    }
+    match evio::internals::io_uring_msg_ring_available() {
+        Ok(()) => true,
+        // A probe that fails where the kernel has the call would make
+        // these tests pass by skipping: not on a kernel that should work.
+        Err(why) if kernel_at_least(6, 13) => {
+            panic!("{test}: MSG_RING probe failed on Linux 6.13+: {why}")
+        }
+        Err(why) => {
+            println!("{test}: skipped: {why}");
+            false
+        }
+    }
+}
+
+/// Whether the running kernel is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let mut next = || {
+        parts
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    (next(), next()) >= (major, minor)
+}
+
+/// The io_uring engine woken by `wake`.
+fn woken_by(wake: RingWake) -> Setup {
+    Setup {
+        io_uring: IoUringOptions { wake },
+        ..Backend::IoUring.into()
+    }
+}
+
+/// Counts each connection's wakes (a `data` with no input), and keeps the
+/// wakers; a wake answers `woken` if asked to.
+#[derive(Default)]
+struct CountWakes {
+    answer: bool,
+    wakers: Mutex<Vec<Waker>>,
+    /// Wakes seen, per connection (its context: the order it opened in).
+    seen: Mutex<Vec<usize>>,
+    total: AtomicUsize,
+}
+
+impl Events for CountWakes {
+    type Context = usize;
+
+    fn opened(&self, c: &mut Conn<usize>, out: &mut Vec<u8>) -> (evio::Options, Action) {
+        let mut wakers = self.wakers.lock().unwrap();
+        *c.context_mut() = wakers.len();
+        wakers.push(c.waker());
+        self.seen.lock().unwrap().push(0);
+        out.extend_from_slice(b"hi\n");
+        Default::default()
+    }
+
+    fn data(&self, c: &mut Conn<usize>, input: &[u8], out: &mut Vec<u8>) -> Action {
+        if input.is_empty() {
+            self.seen.lock().unwrap()[*c.context()] += 1;
+            self.total.fetch_add(1, Ordering::SeqCst);
+            if self.answer {
+                out.extend_from_slice(b"woken\n");
+            }
+        }
+        Action::None
+    }
+}
+
+// ANCHOR: storm_test
+/// Many threads wake many connections on two loops, as fast as they can,
+/// with every wake reaching the loop by MSG_RING: every wake must reach
+/// `data`, under both `Wakeups`. The loops have nothing else to wake them
+/// (no tick, no deadline due), so one lost message leaves a loop asleep
+/// with notes in its queue, and the count short.
+#[test]
+fn ch16_a_wake_storm_by_msg_ring_loses_nothing() {
+    const CONNS: usize = 8;
+    const THREADS: usize = 8;
+    const WAKES: usize = 2_000; // per thread and connection
+    if !have_msg_ring("ch16_a_wake_storm_by_msg_ring_loses_nothing") {
+        return;
+    }
+    within(120, || {
+        for wakeups in [Wakeups::Coalesced, Wakeups::EveryNote] {
+            let setup = woken_by(RingWake::MsgRing);
+            let events = Arc::new(CountWakes::default());
+            let mut cfg = config(setup, 2, LoadBalance::RoundRobin);
+            cfg.wakeups = wakeups;
+            let server = start(setup, events.clone(), cfg, &["tcp://127.0.0.1:0"]);
+            let mut clients: Vec<_> = (0..CONNS).map(|_| connect_tcp(server.addr(0))).collect();
+            clients
+                .iter_mut()
+                .for_each(|c| assert_eq!(read_line(c), "hi\n"));
+            let wakers = events.wakers.lock().unwrap().clone();
+            std::thread::scope(|s| {
+                for _ in 0..THREADS {
+                    s.spawn(|| {
+                        for _ in 0..WAKES {
+                            wakers.iter().for_each(|w| w.wake().unwrap());
+                        }
+                    });
+                }
+            });
+            let want = CONNS * THREADS * WAKES;
+            wait_until(30, "every wake seen", || {
+                events.total.load(Ordering::SeqCst) == want
+            });
+            let seen = events.seen.lock().unwrap().clone();
+            assert_eq!(seen, vec![THREADS * WAKES; CONNS], "{wakeups:?}");
+            server.stop(10).unwrap();
+        }
+    });
+}
+// ANCHOR_END: storm_test
+
+/// What one wake costs in submissions: under `RingWake::Eventfd` the loop
+/// submits the eventfd's read again after each wake, and the wake's reply
+/// (one send); under `RingWake::MsgRing` only the send.
+#[test]
+fn ch16_a_msg_ring_wake_submits_nothing_to_re_arm() {
+    const WAKES: u64 = 50;
+    if !have_msg_ring("ch16_a_msg_ring_wake_submits_nothing_to_re_arm") {
+        return;
+    }
+    within(60, || {
+        for (wake, per_wake) in [(RingWake::Eventfd, 2), (RingWake::MsgRing, 1)] {
+            let setup = woken_by(wake);
+            let events = Arc::new(CountWakes {
+                answer: true,
+                ..CountWakes::default()
+            });
+            let cfg = config(setup, 1, LoadBalance::Random);
+            let server = start(setup, events.clone(), cfg, &["tcp://127.0.0.1:0"]);
+            let mut c = connect_tcp(server.addr(0));
+            assert_eq!(read_line(&mut c), "hi\n");
+            wait_until(10, "the greeting's send counted", || {
+                server.stats.total().writes == 1
+            });
+            let waker = events.wakers.lock().unwrap()[0].clone();
+            let before = server.stats.total();
+            for _ in 0..WAKES {
+                waker.wake().unwrap();
+                assert_eq!(read_line(&mut c), "woken\n");
+            }
+            wait_until(10, "the last send counted", || {
+                server.stats.total().writes == 1 + WAKES
+            });
+            let after = server.stats.total();
+            println!("{wake:?}: {WAKES} wakes: before {before}; after {after}");
+            assert_eq!(
+                after.submitted - before.submitted,
+                per_wake * WAKES,
+                "{wake:?}: before {before}; after {after}"
+            );
+            server.stop(10).unwrap();
+        }
+    });
+}
+
+/// A stop sent between `bind` and `run`, before any loop has opened its
+/// ring: under `RingWake::MsgRing` its signal has no ring to post to, so
+/// each loop's first wait must return at once for it to read its notes.
+/// Loop 1 has no tick to end that wait otherwise.
+#[test]
+fn ch16_a_note_before_the_rings_open_is_not_lost() {
+    if !have_msg_ring("ch16_a_note_before_the_rings_open_is_not_lost") {
+        return;
+    }
+    within(30, || {
+        let cfg = Config {
+            loops: 2,
+            backend: Backend::IoUring,
+            io_uring: IoUringOptions {
+                wake: RingWake::MsgRing,
+            },
+            ..Config::default()
+        };
+        let server = Server::bind(cfg, &["tcp://127.0.0.1:0"]).unwrap();
+        server.stopper().stop();
+        let run = std::thread::spawn(move || server.run(&Echo::default()));
+        common::join_within(run, 10).unwrap();
     });
 }

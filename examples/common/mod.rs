@@ -15,7 +15,8 @@ use std::time::Duration;
 #[cfg(unix)]
 use evio::Stopper;
 use evio::{
-    Accept, Addr, Backend, Config, Events, Limits, LoadBalance, Panics, Server, Wakeups, Writes,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, RingWake,
+    Server, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -56,6 +57,9 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
+    /// How another thread wakes an io_uring loop: eventfd, or msg-ring (Linux 6.13; chapter 16)
+    #[arg(long, default_value = "eventfd")]
+    pub uring_wake: RingWake,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub stats: u64,
@@ -112,6 +116,9 @@ impl ServerFlags {
                 max_connections: self.max_connections,
             },
             panics: self.panics,
+            io_uring: IoUringOptions {
+                wake: self.uring_wake,
+            },
             // New settings keep their defaults (`Config` asks for this).
             ..Config::default()
         }

@@ -23,14 +23,14 @@
 //!   until its last completion (`Slot::leaving`).
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buffers::{self, BufRing};
-use super::note::{Bell, Note};
+use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
 use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics};
@@ -61,6 +61,9 @@ enum Op {
     /// A UDP listener's receive, and the send of its reply (`udp.rs`).
     DatagramIn = 5,
     DatagramOut = 6,
+    /// A wake posted into the ring by another thread (`RingWake::MsgRing`),
+    /// or the loop's own first one.
+    Message = 7,
 }
 
 const ID_BITS: u64 = 36;
@@ -79,6 +82,7 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         4 => Op::Cancel,
         5 => Op::DatagramIn,
         6 => Op::DatagramOut,
+        7 => Op::Message,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -154,6 +158,10 @@ impl<C> Slot<C> {
 /// One loop on one ring, and everything only it touches.
 pub(crate) struct Loop<'s, E: Events> {
     idx: usize,
+    /// Under `RingWake::MsgRing`, where other threads post their wakes.
+    /// Before `ring`: fields drop in order, and no thread may post to the
+    /// ring's fd once it is closed.
+    _mailbox: Option<Open>,
     ring: IoUring,
     /// The receive buffers, lent to the kernel. After `ring`: fields drop in
     /// order, and the ring must be gone before the buffers are freed.
@@ -163,7 +171,7 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Loop 0: the UDP listeners' state, by listener index (`None` for a
     /// stream listener). After `ring` too: the kernel writes into them.
     udp: Vec<Option<Udp>>,
-    bell: Bell,
+    bell: Ringer,
     /// The eventfd read's 8 bytes: the kernel's while `bell_armed`.
     bell_buf: Box<u64>,
     bell_armed: bool,
@@ -192,13 +200,20 @@ impl<'s, E: Events> Loop<'s, E> {
         idx: usize,
         ring: IoUring,
         buffers: BufRing,
-        bell: Bell,
+        bell: Ringer,
         notes: Arc<NoteQueue<Note>>,
         shared: &'s Shared,
         events: &'s E,
     ) -> Self {
+        let mailbox = match &bell {
+            Ringer::MsgRing(mailbox) => {
+                Some(mailbox.open(ring.as_raw_fd(), tag(Op::Message, 0, 0)))
+            }
+            Ringer::Eventfd(_) => None,
+        };
         Loop {
             idx,
+            _mailbox: mailbox,
             ring,
             buffers,
             sends: Sends::default(),
@@ -356,6 +371,8 @@ impl<'s, E: Events> Loop<'s, E> {
                     self.arm_bell();
                     Flow::Go
                 }
+                // The wait has ended: the notes are read on every turn.
+                Some(Op::Message) => Flow::Go,
                 Some(Op::Recv) => self.received(fd, id, res, flags),
                 Some(Op::Send) => self.sent(fd, id, res),
                 Some(Op::DatagramIn) => self.datagram_in(fd as usize, res),
@@ -372,15 +389,27 @@ impl<'s, E: Events> Loop<'s, E> {
     }
     // ANCHOR_END: reap
 
+    // ANCHOR: arm_bell
+    /// Keeps the eventfd's read in flight (`RingWake::Eventfd`), or, under
+    /// `RingWake::MsgRing`, where there is nothing to keep in flight, makes
+    /// the loop's first wait return at once with a no-op: a note added
+    /// before the loop opened its mailbox signalled nobody.
     fn arm_bell(&mut self) {
         if self.bell_armed || self.stopping {
             return;
         }
+        let Ringer::Eventfd(bell) = &self.bell else {
+            // Called once, as `run` starts: no `Op::Bell` completes here.
+            self.push(opcode::Nop::new().build().user_data(tag(Op::Message, 0, 0)));
+            return;
+        };
+        let fd = bell.fd();
         self.bell_armed = true;
         let buf: *mut u64 = &mut *self.bell_buf;
-        let read = opcode::Read::new(types::Fd(self.bell.fd()), buf.cast(), 8);
+        let read = opcode::Read::new(types::Fd(fd), buf.cast(), 8);
         self.push(read.build().user_data(tag(Op::Bell, 0, 0)));
     }
+    // ANCHOR_END: arm_bell
 
     // ANCHOR: accept
     /// Loop 0 keeps one accept in flight per listener: multishot where the
@@ -935,6 +964,7 @@ mod tests {
             (Op::Cancel, 3, 99),
             (Op::DatagramIn, 0, 0),
             (Op::DatagramOut, 2, 0),
+            (Op::Message, 0, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }

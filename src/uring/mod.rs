@@ -9,7 +9,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `note.rs` | the eventfd bell that wakes a loop through its ring (the notes are `src/shared/note.rs`) |
+//! | `note.rs` | how another thread wakes a loop through its ring: an eventfd, or a MSG_RING (the notes are `src/shared/note.rs`) |
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `sends.rs` | the sends in flight, and the bytes the kernel reads for them |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
@@ -25,19 +25,20 @@ mod sends;
 mod udp;
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use io_uring::IoUring;
 
 use crate::addr::ListenAddr;
-use crate::api::{Action, Config, ServerInfo};
+use crate::api::{Action, Config, RingWake, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{run_loops, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use buffers::BufRing;
 use event_loop::{Loop, Shared};
-use note::{Bell, Note};
+use note::{Bell, Mailbox, Note, Ringer};
 
 /// Submission queue entries per ring; the completion queue gets twice as
 /// many (the kernel's default). A full submission queue is submitted early
@@ -103,10 +104,70 @@ pub(crate) fn probe() -> io::Result<()> {
 }
 // ANCHOR_END: probe
 
+// ANCHOR: probe_msg_ring
+/// Whether another thread can wake a ring here with a MSG_RING sent
+/// through `io_uring_register`: a ring set up as the loops' are, on a
+/// thread of its own (see `probe`), is sent one and must see it within a
+/// second. Kernels before 6.13 refuse the call (`EINVAL`).
+pub(crate) fn probe_msg_ring() -> io::Result<()> {
+    const PROBE: u64 = 0x5EA1;
+    let probe = std::thread::spawn(|| {
+        let mut ring = open_ring()?;
+        let mailbox = Mailbox::default();
+        let open = mailbox.open(ring.as_raw_fd(), PROBE);
+        let signalled = std::thread::spawn(move || crate::poll::Signal::signal(&mailbox));
+        signalled
+            .join()
+            .map_err(|_| io::Error::other("panicked"))??;
+        let ts = io_uring::types::Timespec::new().sec(1);
+        let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+        match ring.submitter().submit_with_args(1, &args) {
+            Err(e) if e.raw_os_error() != Some(libc::ETIME) => return Err(e),
+            _ => {}
+        }
+        drop(open);
+        let got = ring
+            .completion()
+            .next()
+            .map(|c| (c.user_data(), c.result()));
+        match got {
+            Some((PROBE, 0)) => Ok(()),
+            Some((_, res)) => Err(io::Error::other(format!("a completion with {res}"))),
+            None => Err(io::Error::other("no completion within 1 s")),
+        }
+    });
+    probe
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("probing MSG_RING panicked")))
+}
+
+/// The ringers for `loops` loops: by MSG_RING if the config asks for it
+/// and the kernel can (else the eventfd, saying why on standard error,
+/// once per `bind`), or by the eventfd.
+fn ringers(wake: RingWake, loops: usize) -> io::Result<Vec<Ringer>> {
+    if wake == RingWake::MsgRing {
+        match probe_msg_ring() {
+            Ok(()) => {
+                return Ok((0..loops)
+                    .map(|_| Ringer::MsgRing(Mailbox::default()))
+                    .collect())
+            }
+            Err(e) => eprintln!(
+                "evio: io_uring: RingWake::MsgRing refused here ({e}; it needs Linux 6.13): \
+                 the loops are woken through an eventfd"
+            ),
+        }
+    }
+    (0..loops)
+        .map(|_| Bell::new().map(Ringer::Eventfd))
+        .collect()
+}
+// ANCHOR_END: probe_msg_ring
+
 /// A bound server on io_uring, ready to run.
 pub struct Server {
     listeners: Vec<Listener>,
-    bells: Vec<Bell>,
+    bells: Vec<Ringer>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     config: Config,
     counters: Arc<[Counters]>,
@@ -125,9 +186,7 @@ impl Server {
         let num_loops = config.num_loops();
         // Blocking listeners and sockets: io_uring waits for them itself.
         let (listeners, bound) = Listener::bind_all(addrs)?;
-        let bells = (0..num_loops)
-            .map(|_| Bell::new())
-            .collect::<io::Result<Vec<_>>>()?;
+        let bells = ringers(config.io_uring.wake, num_loops)?;
         let notes = (bells.iter())
             .map(|b| Arc::new(NoteQueue::with_wakeups(Box::new(b.clone()), config.wakeups)))
             .collect();

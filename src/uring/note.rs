@@ -11,7 +11,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use io_uring::{opcode, types};
 
 use crate::poll::Signal;
 
@@ -55,3 +57,94 @@ impl Signal for Bell {
     }
 }
 // ANCHOR_END: bell
+
+/// How a loop's note queue wakes it: the chapter's two ways,
+/// [`RingWake`](crate::RingWake)'s two variants.
+#[derive(Clone)]
+pub(crate) enum Ringer {
+    Eventfd(Bell),
+    MsgRing(Mailbox),
+}
+
+impl Signal for Ringer {
+    fn signal(&self) -> io::Result<()> {
+        match self {
+            Ringer::Eventfd(bell) => bell.signal(),
+            Ringer::MsgRing(mailbox) => mailbox.signal(),
+        }
+    }
+}
+
+// ANCHOR: mailbox
+/// Where a waking thread posts a completion into a loop's ring: the ring's
+/// fd and the `user_data` the loop will recognise, known only while the
+/// loop runs. The note queue is made at `bind`, the ring later, on the
+/// loop's thread; and [`Waker`](crate::Waker)s outlive the server. So the
+/// fd is filled in by [`Mailbox::open`] and taken out again when the loop
+/// ends, and a signal with no ring to post to does nothing: before the
+/// loop opens its ring it has not waited yet (its first wait returns at
+/// once, and it reads its notes), and after it ends nobody reads notes.
+/// The lock makes a signal and the ring's closing exclusive: the fd a
+/// signal uses cannot be closed, or its number reused, during the call.
+#[derive(Clone, Default)]
+pub(crate) struct Mailbox(Arc<RwLock<Option<(RawFd, u64)>>>);
+
+/// The loop's hold on its [`Mailbox`]: dropped before the ring is closed
+/// (a field before the ring in `Loop`), it takes the fd out again.
+pub(crate) struct Open(Mailbox);
+
+impl Mailbox {
+    /// From now until the [`Open`] is dropped, a signal posts a completion
+    /// with `user_data` into the ring `ring`.
+    pub(crate) fn open(&self, ring: RawFd, user_data: u64) -> Open {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some((ring, user_data));
+        Open(self.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        *(self.0).0.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+impl Signal for Mailbox {
+    fn signal(&self) -> io::Result<()> {
+        let ring = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        match *ring {
+            Some((fd, user_data)) => send_msg_ring(fd, user_data),
+            None => Ok(()), // no loop waits in this ring (see above)
+        }
+    }
+}
+
+/// `IORING_REGISTER_SEND_MSG_RING` (Linux 6.13): not wrapped by the
+/// `io-uring` crate (0.7), whose `sys` module has it but is private.
+const IORING_REGISTER_SEND_MSG_RING: libc::c_uint = 31;
+
+/// Posts a completion with `user_data` (and result 0) into the ring `ring`.
+/// A MSG_RING is an operation like any other, normally submitted through a
+/// ring of one's own; a thread with no ring hands the same 64-byte entry
+/// to `io_uring_register` on no ring (fd -1), and the kernel runs it at
+/// once: one system call, no ring to set up. Kernels before 6.13 answer
+/// `EINVAL`.
+pub(crate) fn send_msg_ring(ring: RawFd, user_data: u64) -> io::Result<()> {
+    let entry = opcode::MsgRingData::new(types::Fd(ring), 0, user_data, None).build();
+    // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's 64-byte
+    // `io_uring_sqe` (the crate copies it into the ring as it is); the
+    // kernel copies the one entry during the call and keeps no pointer.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            -1,
+            IORING_REGISTER_SEND_MSG_RING,
+            &entry as *const _,
+            1,
+        )
+    };
+    if res < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+// ANCHOR_END: mailbox

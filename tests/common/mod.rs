@@ -25,7 +25,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evio::{
-    Accept, Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stats, Stopper, Writes,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, LoadBalance, RingWake, Server,
+    ServerInfo, Stats, Stopper, Writes,
 };
 
 /// Socket read/write timeout for test clients: long enough for a loaded
@@ -33,8 +34,9 @@ use evio::{
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ANCHOR: backends
-/// One way to run a server: the engine, and for the reactor, evio's
-/// strategies or chapter 13's (who accepts, when replies are written). It
+/// One way to run a server: the engine, for the reactor evio's strategies
+/// or chapter 13's (who accepts, when replies are written), for io_uring
+/// how a loop is woken (chapter 16). It
 /// compares equal to its [`Backend`], so a test can ask
 /// `setup == Backend::Threads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,7 @@ pub struct Setup {
     pub backend: Backend,
     pub accept: Accept,
     pub writes: Writes,
+    pub io_uring: IoUringOptions,
 }
 
 impl From<Backend> for Setup {
@@ -50,6 +53,7 @@ impl From<Backend> for Setup {
             backend,
             accept: Accept::default(),
             writes: Writes::default(),
+            io_uring: IoUringOptions::default(),
         }
     }
 }
@@ -77,9 +81,9 @@ pub fn backends() -> Vec<Setup> {
     for backend in reactors {
         all.push(backend.into());
         all.push(Setup {
-            backend,
             accept: Accept::EveryLoop,
             writes: Writes::Deferred,
+            ..backend.into()
         });
     }
     // The thread-based variant (chapter 9), on every OS.
@@ -104,6 +108,29 @@ pub fn io_uring() -> bool {
 }
 // ANCHOR_END: backends
 
+// ANCHOR: wake_setups
+/// [`backends()`], plus the io_uring engine woken the other way
+/// (`RingWake::Eventfd` and `RingWake::MsgRing`, chapter 16): for the
+/// suites where wakes matter (chapter 4's wakes, chapter 13's writers and
+/// chat, chapter 15's wakes after the end), so that the rest of
+/// `cargo test` does not grow.
+pub fn wake_setups() -> Vec<Setup> {
+    let mut all = backends();
+    if io_uring() {
+        for wake in [RingWake::Eventfd, RingWake::MsgRing] {
+            let setup = Setup {
+                io_uring: IoUringOptions { wake },
+                ..Backend::IoUring.into()
+            };
+            if !all.contains(&setup) {
+                all.push(setup);
+            }
+        }
+    }
+    all
+}
+// ANCHOR_END: wake_setups
+
 /// [`backends()`], plus the reactor on epoll with chapter 13's
 /// `Accept::ReusePort` (a socket per loop, spread by the kernel's hash):
 /// for the suites where who accepts matters (chapters 5 and 6, and
@@ -113,9 +140,8 @@ pub fn accept_setups() -> Vec<Setup> {
     let mut all = backends();
     if evio::poll::HAS_EPOLL {
         all.push(Setup {
-            backend: Backend::Epoll,
             accept: Accept::ReusePort,
-            writes: Writes::default(),
+            ..Backend::Epoll.into()
         });
     }
     all
@@ -130,6 +156,7 @@ pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Co
         backend: setup.backend,
         accept: setup.accept,
         writes: setup.writes,
+        io_uring: setup.io_uring,
         ..Config::default()
     }
 }
@@ -171,8 +198,8 @@ impl Running {
 }
 
 // ANCHOR: start
-/// Binds `addrs` on `setup` (overriding `config.backend` and
-/// `config.writes`), then runs the server on a thread. Fails the test if
+/// Binds `addrs` on `setup` (overriding `config.backend`, `config.accept`,
+/// `config.writes` and `config.io_uring`), then runs the server on a thread. Fails the test if
 /// binding fails.
 pub fn start<E>(
     setup: impl Into<Setup>,
@@ -187,6 +214,7 @@ where
     config.backend = backend.backend;
     config.accept = backend.accept;
     config.writes = backend.writes;
+    config.io_uring = backend.io_uring;
     let server = Server::bind(config, addrs)
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));
     let info = server.info().clone();
