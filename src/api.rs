@@ -260,6 +260,47 @@ impl std::str::FromStr for Wakeups {
     }
 }
 
+// ANCHOR: io_uring_options
+/// The io_uring engine's choices of technique (chapter 16), each beside
+/// the simpler one so that each can be measured on its own. The other
+/// engines ignore them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoUringOptions {
+    /// How a connection's bytes are received.
+    pub recv: Receive,
+}
+
+/// How the io_uring engine keeps a receive in flight for a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Receive {
+    /// One receive at a time: after each completion the loop submits the
+    /// next. One submission per arrival of bytes.
+    Single,
+    /// One multishot receive per connection (Linux 6.0): a single
+    /// submission brings a completion for every arrival, for as long as
+    /// the kernel says "more". Back-pressure and closing cancel it. A
+    /// kernel that refuses it (`EINVAL`) gets `Single`.
+    #[default]
+    Multishot,
+}
+// ANCHOR_END: io_uring_options
+
+impl std::str::FromStr for Receive {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--uring-recv` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "single" | "single-shot" => Ok(Receive::Single),
+            "multishot" | "multi-shot" => Ok(Receive::Multishot),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown receive {s:?}: expected single or multishot"),
+            )),
+        }
+    }
+}
+
 // ANCHOR: loop_stats
 /// What one loop has done since the server started, as
 /// [`Server::stats`](crate::Server::stats) reads it while the server runs
@@ -468,6 +509,8 @@ pub struct Config {
     pub limits: Limits,
     /// What a panic in a connection's callback does (chapter 15).
     pub panics: Panics,
+    /// The io_uring engine's techniques (chapter 16); ignored by the others.
+    pub io_uring: IoUringOptions,
 }
 
 impl Config {
@@ -583,6 +626,15 @@ mod tests {
         assert_eq!(cfg(5).num_loops(), 5);
         let cpus = std::thread::available_parallelism().unwrap().get();
         assert_eq!(cfg(-1).num_loops(), cpus);
+    }
+
+    #[test]
+    fn ch16_receive_names_parse_and_multishot_is_the_default() {
+        assert_eq!("single".parse::<Receive>().unwrap(), Receive::Single);
+        assert_eq!("multishot".parse::<Receive>().unwrap(), Receive::Multishot);
+        assert_eq!(Config::default().io_uring.recv, Receive::Multishot);
+        let err = "twice".parse::<Receive>().unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
     }
 
     #[test]

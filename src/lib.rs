@@ -65,8 +65,8 @@ mod threads;
 mod uring;
 
 pub use api::{
-    Accept, Action, Addr, Backend, Config, Limits, LoadBalance, LoopStats, Options, Panics,
-    ServerInfo, Stream, Wakeups, Writes,
+    Accept, Action, Addr, Backend, Config, IoUringOptions, Limits, LoadBalance, LoopStats, Options,
+    Panics, Receive, ServerInfo, Stream, Wakeups, Writes,
 };
 pub use conn::{Conn, Waker, Writer};
 pub use events::Events;

@@ -306,9 +306,9 @@ fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     within(60, || {
         let setup = Setup {
-            backend: Backend::Epoll,
             accept: Accept::ReusePort,
             writes: Writes::Eager,
+            ..Backend::Epoll.into()
         };
         for balance in [LoadBalance::RoundRobin, LoadBalance::LeastConnections] {
             let cfg = config(setup, LOOPS as isize, balance);

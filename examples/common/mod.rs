@@ -15,7 +15,8 @@ use std::time::Duration;
 #[cfg(unix)]
 use evio::Stopper;
 use evio::{
-    Accept, Addr, Backend, Config, Events, Limits, LoadBalance, Panics, Server, Wakeups, Writes,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, Receive,
+    Server, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -56,6 +57,10 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
+    /// How io_uring receives: multishot (one submission per connection) or single (chapter 16)
+    // Parsed by `Receive`'s `FromStr`, like `balance`; other engines ignore it.
+    #[arg(long, value_name = "HOW", default_value = "multishot")]
+    pub uring_recv: Receive,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub stats: u64,
@@ -112,6 +117,9 @@ impl ServerFlags {
                 max_connections: self.max_connections,
             },
             panics: self.panics,
+            io_uring: IoUringOptions {
+                recv: self.uring_recv,
+            },
             // New settings keep their defaults (`Config` asks for this).
             ..Config::default()
         }

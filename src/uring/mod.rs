@@ -15,7 +15,7 @@
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
 //!
 //! What this step leaves out, and why, is at the end of chapter 16: UDP,
-//! multishot receive, `Accept` strategies other than hand-off.
+//! `Accept` strategies other than hand-off.
 
 mod buffers;
 mod event_loop;

@@ -25,7 +25,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evio::{
-    Accept, Addr, Backend, Config, Events, LoadBalance, Server, ServerInfo, Stats, Stopper, Writes,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, LoadBalance, Receive, Server,
+    ServerInfo, Stats, Stopper, Writes,
 };
 
 /// Socket read/write timeout for test clients: long enough for a loaded
@@ -34,14 +35,15 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ANCHOR: backends
 /// One way to run a server: the engine, and for the reactor, evio's
-/// strategies or chapter 13's (who accepts, when replies are written). It
-/// compares equal to its [`Backend`], so a test can ask
-/// `setup == Backend::Threads`.
+/// strategies or chapter 13's (who accepts, when replies are written), for
+/// io_uring its techniques (chapter 16). It compares equal to its
+/// [`Backend`], so a test can ask `setup == Backend::Threads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setup {
     pub backend: Backend,
     pub accept: Accept,
     pub writes: Writes,
+    pub io_uring: IoUringOptions,
 }
 
 impl From<Backend> for Setup {
@@ -50,6 +52,7 @@ impl From<Backend> for Setup {
             backend,
             accept: Accept::default(),
             writes: Writes::default(),
+            io_uring: IoUringOptions::default(),
         }
     }
 }
@@ -80,16 +83,30 @@ pub fn backends() -> Vec<Setup> {
             backend,
             accept: Accept::EveryLoop,
             writes: Writes::Deferred,
+            ..backend.into()
         });
     }
     // The thread-based variant (chapter 9), on every OS.
     all.push(Backend::Threads.into());
     // The io_uring engine (chapter 16), where the kernel lets us have a
-    // ring; elsewhere it is skipped, saying why, once per test binary.
-    if io_uring() {
-        all.push(Backend::IoUring.into());
-    }
+    // ring, with each way of receiving; elsewhere it is skipped, saying
+    // why, once per test binary.
+    all.extend(io_uring_setups());
     all
+}
+
+/// The io_uring engine with multishot receive (the default) and with one
+/// receive at a time, or none where io_uring cannot run.
+pub fn io_uring_setups() -> Vec<Setup> {
+    if !io_uring() {
+        return Vec::new();
+    }
+    [Receive::Multishot, Receive::Single]
+        .map(|recv| Setup {
+            io_uring: IoUringOptions { recv },
+            ..Backend::IoUring.into()
+        })
+        .to_vec()
 }
 
 /// Whether the io_uring engine can run here; prints why not, once.
@@ -113,9 +130,8 @@ pub fn accept_setups() -> Vec<Setup> {
     let mut all = backends();
     if evio::poll::HAS_EPOLL {
         all.push(Setup {
-            backend: Backend::Epoll,
             accept: Accept::ReusePort,
-            writes: Writes::default(),
+            ..Backend::Epoll.into()
         });
     }
     all
@@ -130,6 +146,7 @@ pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Co
         backend: setup.backend,
         accept: setup.accept,
         writes: setup.writes,
+        io_uring: setup.io_uring,
         ..Config::default()
     }
 }
@@ -171,8 +188,8 @@ impl Running {
 }
 
 // ANCHOR: start
-/// Binds `addrs` on `setup` (overriding `config.backend` and
-/// `config.writes`), then runs the server on a thread. Fails the test if
+/// Binds `addrs` on `setup` (overriding `config.backend`, `config.accept`,
+/// `config.writes` and `config.io_uring`), then runs the server on a thread. Fails the test if
 /// binding fails.
 pub fn start<E>(
     setup: impl Into<Setup>,
@@ -187,6 +204,7 @@ where
     config.backend = backend.backend;
     config.accept = backend.accept;
     config.writes = backend.writes;
+    config.io_uring = backend.io_uring;
     let server = Server::bind(config, addrs)
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));
     let info = server.info().clone();
