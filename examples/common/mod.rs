@@ -57,9 +57,9 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
-    /// How io_uring receives: multishot (one submission per connection) or single (chapter 16)
+    /// How io_uring receives: single (one submission per arrival) or multishot (chapter 16)
     // Parsed by `Receive`'s `FromStr`, like `balance`; other engines ignore it.
-    #[arg(long, value_name = "HOW", default_value = "multishot")]
+    #[arg(long, value_name = "HOW", default_value = "single")]
     pub uring_recv: Receive,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]

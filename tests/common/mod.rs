@@ -95,13 +95,13 @@ pub fn backends() -> Vec<Setup> {
     all
 }
 
-/// The io_uring engine with multishot receive (the default) and with one
-/// receive at a time, or none where io_uring cannot run.
+/// The io_uring engine with one receive at a time (the default) and with
+/// multishot receive, or none where io_uring cannot run.
 pub fn io_uring_setups() -> Vec<Setup> {
     if !io_uring() {
         return Vec::new();
     }
-    [Receive::Multishot, Receive::Single]
+    [Receive::Single, Receive::Multishot]
         .map(|recv| Setup {
             io_uring: IoUringOptions { recv },
             ..Backend::IoUring.into()
