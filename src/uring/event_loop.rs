@@ -119,6 +119,7 @@ enum Leaving {
     Detach,
 }
 
+// ANCHOR: slot
 /// Where a connection's receive stands. One byte, as the flag it replaced:
 /// an idle connection costs no more with multishot receive (chapter 15's
 /// idle-memory test).
@@ -136,7 +137,6 @@ enum Receiving {
     Cancelled,
 }
 
-// ANCHOR: slot
 /// A connection as the loop keeps it.
 struct Slot<C> {
     conn: Conn<C>,
