@@ -15,8 +15,8 @@ use std::time::Duration;
 #[cfg(unix)]
 use evio::Stopper;
 use evio::{
-    Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, RingWake,
-    Server, Wakeups, Writes,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, Receive,
+    RingWake, Server, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -57,6 +57,10 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
+    /// How io_uring receives: single (one submission per arrival) or multishot (chapter 16)
+    // Parsed by `Receive`'s `FromStr`, like `balance`; other engines ignore it.
+    #[arg(long, value_name = "HOW", default_value = "single")]
+    pub uring_recv: Receive,
     /// How another thread wakes an io_uring loop: eventfd, or msg-ring (Linux 6.13; chapter 16)
     #[arg(long, default_value = "eventfd")]
     pub uring_wake: RingWake,
@@ -117,6 +121,7 @@ impl ServerFlags {
             },
             panics: self.panics,
             io_uring: IoUringOptions {
+                recv: self.uring_recv,
                 wake: self.uring_wake,
             },
             // New settings keep their defaults (`Config` asks for this).

@@ -33,7 +33,7 @@ use super::buffers::{self, BufRing};
 use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
-use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics};
+use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics, Receive};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     writer_limit: usize,
     limits: Limits,
     panics: Panics,
+    /// Multishot receives, or one at a time (`IoUringOptions::recv`).
+    recv: Receive,
 }
 
 impl Shared {
@@ -115,6 +117,7 @@ impl Shared {
             writer_limit: config.writer_limit(),
             limits: config.limits.clone(),
             panics: config.panics,
+            recv: config.io_uring.recv,
         }
     }
 }
@@ -127,6 +130,23 @@ enum Leaving {
 }
 
 // ANCHOR: slot
+/// Where a connection's receive stands. One byte, as the flag it replaced:
+/// an idle connection costs no more with multishot receive (chapter 15's
+/// idle-memory test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Receiving {
+    /// None in flight.
+    Off,
+    /// A single-shot receive is in flight: its completion ends it.
+    Single,
+    /// A multishot receive is in flight: it stays armed, completion after
+    /// completion, until one comes without "more" (`cqueue::more`).
+    Multi,
+    /// Either, with a cancel on its way: in flight until its last
+    /// completion.
+    Cancelled,
+}
+
 /// A connection as the loop keeps it.
 struct Slot<C> {
     conn: Conn<C>,
@@ -136,9 +156,10 @@ struct Slot<C> {
     /// The send in flight, by its index in the loop's [`Sends`]: the kernel
     /// reads its bytes until it completes.
     send: Option<u32>,
-    /// A receive is in flight. It holds no buffer: the kernel takes one
-    /// from the loop's buffer ring when bytes arrive (`buffers.rs`).
-    recv_armed: bool,
+    /// Whether a receive is in flight, and which. It holds no buffer: the
+    /// kernel takes one from the loop's buffer ring when bytes arrive
+    /// (`buffers.rs`).
+    recv: Receiving,
     /// The action to perform once the output is written.
     action: Action,
     /// `closed` (or the detach) has happened: the slot waits for its
@@ -186,6 +207,9 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Multishot accept (Linux 5.19): one submission, a completion per
     /// connection. Off after the kernel refuses it with `EINVAL`.
     multishot: bool,
+    /// Multishot receive (Linux 6.0), if `IoUringOptions::recv` asks for it.
+    /// Off after the kernel refuses it with `EINVAL`.
+    multishot_recv: bool,
     /// Out of fds: accepting again at this instant (chapter 15).
     paused: Option<Instant>,
     /// The loop is ending: no operation is armed again.
@@ -229,6 +253,7 @@ impl<'s, E: Events> Loop<'s, E> {
             last_id: 0,
             accepting: vec![false; shared.listeners.len()],
             multishot: true,
+            multishot_recv: shared.recv == Receive::Multishot,
             paused: None,
             stopping: false,
             now: Instant::now(),
@@ -574,7 +599,7 @@ impl<'s, E: Events> Loop<'s, E> {
             sock,
             out,
             send: None,
-            recv_armed: false,
+            recv: Receiving::Off,
             action: Action::None,
             leaving: None,
             clocks: Clocks::new(self.now),
@@ -628,18 +653,8 @@ impl<'s, E: Events> Loop<'s, E> {
                 Action::Shutdown => return Flow::Stop,
             }
         }
-        let mut recv = None;
-        if !slot.recv_armed && slot.action == Action::None && pending <= limits.output_limit {
-            slot.recv_armed = true;
-            // No buffer: a group, from which the kernel picks one when
-            // the bytes come (`BUFFER_SELECT`).
-            let len = buffers::SIZE as u32;
-            let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
-                .buf_group(buffers::GROUP)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT);
-            recv = Some(entry.user_data(tag(Op::Recv, fd, slot.conn.id)));
-        }
+        let reading = slot.action == Action::None && pending <= limits.output_limit;
+        let recv = recv_entry(fd, slot, reading, self.multishot_recv);
         slot.clocks.touch(now, pending, limits);
         let key = (fd, slot.conn.id);
         (self.deadlines).update(&mut slot.clocks, key, limits, slot.conn.deadline());
@@ -660,19 +675,25 @@ impl<'s, E: Events> Loop<'s, E> {
     /// ring once `data` has returned, whatever happened.
     fn received(&mut self, fd: RawFd, id: u64, res: i32, flags: u32) -> Flow {
         let bid = cqueue::buffer_select(flags);
-        let flow = self.receive(fd, id, res, bid);
+        let flow = self.receive(fd, id, res, bid, cqueue::more(flags));
         if let Some(bid) = bid {
             self.buffers.give_back(bid);
         }
         flow
     }
 
-    fn receive(&mut self, fd: RawFd, id: u64, res: i32, bid: Option<u16>) -> Flow {
+    fn receive(&mut self, fd: RawFd, id: u64, res: i32, bid: Option<u16>, more: bool) -> Flow {
         let (panics, events) = (self.shared.panics, self.events);
         let Some(slot) = slot_of(&mut self.slots, fd, id) else {
             return Flow::Go;
         };
-        slot.recv_armed = false;
+        // A multishot receive stays in flight while its completions say
+        // "more"; any other completion ends the receive, and `settle`
+        // submits the next.
+        let multi = slot.recv == Receiving::Multi;
+        if !more {
+            slot.recv = Receiving::Off;
+        }
         if slot.leaving.is_some() {
             // Cancelled, or bytes nobody will read: the connection is gone.
             return self.release(fd);
@@ -687,10 +708,21 @@ impl<'s, E: Events> Loop<'s, E> {
             0 => return self.close(fd, None),
             n if n < 0 => match -n {
                 // ENOBUFS: more receives completed in one batch than the
-                // ring has buffers; they are all back now: receive again.
-                libc::EINTR | libc::EAGAIN | libc::ENOBUFS => Ok(()),
+                // ring has buffers (a multishot receive ends there); they
+                // are all back before the next submission: receive again.
+                // ECANCELED: a multishot receive cancelled for back-pressure.
+                libc::EINTR | libc::EAGAIN | libc::ENOBUFS | libc::ECANCELED => Ok(()),
+                // A kernel before 6.0 does not know multishot receive.
+                libc::EINVAL if multi => {
+                    self.multishot_recv = false;
+                    Ok(())
+                }
                 err => return self.close(fd, Some(io::Error::from_raw_os_error(err))),
             },
+            // The connection asked to close or detach, and reads no more:
+            // these are bytes a multishot receive brought before its cancel
+            // took effect, which a reactor would not have read.
+            _ if slot.action != Action::None => Ok(()),
             n => {
                 let Slot { conn, out, .. } = &mut *slot;
                 let Some(bid) = bid else {
@@ -821,11 +853,16 @@ impl<'s, E: Events> Loop<'s, E> {
 
     /// Asks the kernel to give back the connection's operations in flight.
     fn cancel(&mut self, fd: RawFd) {
-        let Some(slot) = self.slots[fd as usize].as_ref() else {
+        let Some(slot) = self.slots[fd as usize].as_mut() else {
             return;
         };
         let id = slot.conn.id;
-        let ops = [(slot.recv_armed, Op::Recv), (slot.send.is_some(), Op::Send)];
+        // A multishot receive may have been cancelled already (`recv_entry`).
+        let recv = matches!(slot.recv, Receiving::Single | Receiving::Multi);
+        if recv {
+            slot.recv = Receiving::Cancelled;
+        }
+        let ops = [(recv, Op::Recv), (slot.send.is_some(), Op::Send)];
         for (_, op) in ops.into_iter().filter(|(armed, _)| *armed) {
             let cancel = opcode::AsyncCancel::new(tag(op, fd, id));
             self.push(cancel.build().user_data(tag(Op::Cancel, fd, id)));
@@ -837,7 +874,7 @@ impl<'s, E: Events> Loop<'s, E> {
     fn release(&mut self, fd: RawFd) -> Flow {
         let slot = &self.slots[fd as usize];
         if slot.as_ref().map_or(true, |s| {
-            s.recv_armed || s.send.is_some() || s.leaving.is_none()
+            s.recv != Receiving::Off || s.send.is_some() || s.leaving.is_none()
         }) {
             return Flow::Go;
         }
@@ -943,6 +980,51 @@ fn slot_of<C>(slots: &mut [Option<Slot<C>>], fd: RawFd, id: u64) -> Option<&mut 
     let slot = slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()?;
     (slot.conn.id & ID_MASK == id & ID_MASK).then_some(slot)
 }
+
+// ANCHOR: recv_entry
+/// What keeps a connection's receive as `settle` wants it: one in flight
+/// while the connection may read, none while it may not (`reading`).
+///
+/// A single-shot receive is one submission per arrival: it is simply not
+/// submitted again while the connection may not read. A multishot one
+/// (`opcode::RecvMulti`, Linux 6.0) is one submission for every arrival,
+/// but it stays in flight: to stop reading, the loop cancels it, and it
+/// comes back with a last completion, without "more"; `settle` submits it
+/// again once the connection may read. Neither holds a buffer while it
+/// waits: the kernel takes one from the group when bytes come
+/// (`BUFFER_SELECT`).
+fn recv_entry<C>(
+    fd: RawFd,
+    slot: &mut Slot<C>,
+    reading: bool,
+    multishot: bool,
+) -> Option<squeue::Entry> {
+    let (data, id) = (tag(Op::Recv, fd, slot.conn.id), slot.conn.id);
+    if !reading {
+        if slot.recv != Receiving::Multi {
+            return None;
+        }
+        slot.recv = Receiving::Cancelled;
+        let cancel = opcode::AsyncCancel::new(data).build();
+        return Some(cancel.user_data(tag(Op::Cancel, fd, id)));
+    }
+    if slot.recv != Receiving::Off {
+        return None; // in flight, or cancelled: `settle` runs again after
+    }
+    let entry = if multishot {
+        slot.recv = Receiving::Multi;
+        opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP).build()
+    } else {
+        slot.recv = Receiving::Single;
+        let len = buffers::SIZE as u32;
+        opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(buffers::GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+    };
+    Some(entry.user_data(data))
+}
+// ANCHOR_END: recv_entry
 
 /// A send of `rest` for connection `id`, with `MSG_NOSIGNAL`: a peer that
 /// has gone makes it fail with `EPIPE`, not kill the process with `SIGPIPE`.

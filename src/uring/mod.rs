@@ -16,7 +16,7 @@
 //! | `udp.rs` | a UDP listener's datagrams and replies, by `recvmsg` and `sendmsg` on the ring |
 //!
 //! What this step leaves out, and why, is at the end of chapter 16:
-//! multishot receive, `Accept` strategies other than hand-off.
+//! `Accept` strategies other than hand-off.
 
 mod buffers;
 mod event_loop;

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evio::{
-    Accept, Addr, Backend, Config, Events, IoUringOptions, LoadBalance, RingWake, Server,
+    Accept, Addr, Backend, Config, Events, IoUringOptions, LoadBalance, Receive, RingWake, Server,
     ServerInfo, Stats, Stopper, Writes,
 };
 
@@ -34,10 +34,10 @@ use evio::{
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ANCHOR: backends
-/// One way to run a server: the engine, for the reactor evio's strategies
-/// or chapter 13's (who accepts, when replies are written), for io_uring
-/// how a loop is woken (chapter 16). It
-/// compares equal to its [`Backend`], so a test can ask
+/// One way to run a server: the engine, and for the reactor, evio's
+/// strategies or chapter 13's (who accepts, when replies are written), for
+/// io_uring its techniques: how it receives, how a loop is woken (chapter
+/// 16). It compares equal to its [`Backend`], so a test can ask
 /// `setup == Backend::Threads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setup {
@@ -89,11 +89,27 @@ pub fn backends() -> Vec<Setup> {
     // The thread-based variant (chapter 9), on every OS.
     all.push(Backend::Threads.into());
     // The io_uring engine (chapter 16), where the kernel lets us have a
-    // ring; elsewhere it is skipped, saying why, once per test binary.
-    if io_uring() {
-        all.push(Backend::IoUring.into());
-    }
+    // ring, with each way of receiving; elsewhere it is skipped, saying
+    // why, once per test binary.
+    all.extend(io_uring_setups());
     all
+}
+
+/// The io_uring engine with one receive at a time (the default) and with
+/// multishot receive, or none where io_uring cannot run.
+pub fn io_uring_setups() -> Vec<Setup> {
+    if !io_uring() {
+        return Vec::new();
+    }
+    [Receive::Single, Receive::Multishot]
+        .map(|recv| Setup {
+            io_uring: IoUringOptions {
+                recv,
+                ..Default::default()
+            },
+            ..Backend::IoUring.into()
+        })
+        .to_vec()
 }
 
 /// Whether the io_uring engine can run here; prints why not, once.
@@ -119,7 +135,10 @@ pub fn wake_setups() -> Vec<Setup> {
     if io_uring() {
         for wake in [RingWake::Eventfd, RingWake::MsgRing] {
             let setup = Setup {
-                io_uring: IoUringOptions { wake },
+                io_uring: IoUringOptions {
+                    wake,
+                    ..Default::default()
+                },
                 ..Backend::IoUring.into()
             };
             if !all.contains(&setup) {
