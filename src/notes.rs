@@ -20,7 +20,7 @@ use std::io;
 
 use crate::api::Wakeups;
 use crate::poll::Signal;
-use crate::sync::Mutex;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 // ANCHOR: queue
 /// A queue of notes for one loop: many producers, one consumer (the loop).
@@ -29,6 +29,8 @@ pub struct NoteQueue<T> {
     notes: Mutex<Option<Vec<T>>>,
     signal: Box<dyn Signal>,
     wakeups: Wakeups,
+    /// Set by [`NoteQueue::stop`]; the loop reads it with its notes.
+    stopping: AtomicBool,
 }
 
 impl<T> NoteQueue<T> {
@@ -43,6 +45,7 @@ impl<T> NoteQueue<T> {
             notes: Mutex::new(Some(Vec::new())),
             signal,
             wakeups,
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -79,6 +82,28 @@ impl<T> NoteQueue<T> {
     }
 }
 // ANCHOR_END: queue
+
+// ANCHOR: stop
+impl<T> NoteQueue<T> {
+    /// Asks the loop to end: a flag, then the signal, which is always sent
+    /// (a stop is no note to coalesce). No lock and no allocation, so a
+    /// signal handler may call it: a server with one loop runs it on the
+    /// thread that called `run`, and its process has no other thread to
+    /// take SIGINT or SIGTERM (chapter 14 says why that thread is worth
+    /// sparing; the examples' handler is in `examples/common/mod.rs`).
+    pub fn stop(&self) -> io::Result<()> {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.signal.signal()
+    }
+
+    /// Whether [`NoteQueue::stop`] has been called. The loop asks after
+    /// each batch of notes: the flag is set before the signal that ends
+    /// the loop's wait, so a loop that wakes for it sees it.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+// ANCHOR_END: stop
 
 // ANCHOR: close
 impl<T> NoteQueue<T> {

@@ -121,6 +121,10 @@ impl Server {
     /// Calls `serving`, then serves until a callback returns `Shutdown` or a
     /// [`Stopper`] stops it. Listeners are closed (and unix socket files
     /// removed) on return.
+    ///
+    /// Each loop runs on a thread named `evio-loop-N`; on the reactor and
+    /// io_uring, a server of one loop runs it on the thread that called
+    /// `run`, so that the process can be one thread (chapter 14).
     pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
         match self.imp {
             #[cfg(unix)]

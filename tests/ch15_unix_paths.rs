@@ -12,9 +12,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::{backends, read_line, read_stdout_line, spawn, start, within, Client, TempDir};
+use common::{
+    backends, read_line, read_stdout_line, spawn, start, wait_exit, within, Client, TempDir,
+};
 use evio::{Action, Config, Conn, Events, Server};
 
 struct Echo;
@@ -118,21 +119,6 @@ fn ch15_unix_mode_sets_the_socket_permissions() {
             assert!(err.to_string().contains(why), "{addr}: {err}");
         }
     });
-}
-
-/// Waits at most `secs` for the child to exit.
-fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no exit {secs}s after the signal"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -33,6 +33,13 @@ pub struct ServerFlags {
     // would need a `Display` impl, which `LoadBalance` does not have.
     #[arg(long, default_value = "random")]
     pub balance: LoadBalance,
+    /// Listen on this address only, e.g. 127.0.0.1 or ::1 [default: every
+    /// address, IPv4 and IPv6, on one socket]
+    // The benchmarks pass 127.0.0.1, as they do to nginx and redis-server:
+    // IPv4 through an IPv6 socket costs the kernel a little more per
+    // request (chapter 14).
+    #[arg(long, value_name = "IP")]
+    pub host: Option<std::net::IpAddr>,
     /// Set SO_REUSEPORT, so that several servers can share the port
     #[arg(long)]
     pub reuseport: bool,
@@ -129,10 +136,16 @@ impl ServerFlags {
         }
     }
 
-    /// The addresses the flags ask for: `tcp://:PORT` (with `--reuseport`),
-    /// and `unix://PATH` for `--unixsocket`.
+    /// The addresses the flags ask for: `tcp://:PORT` (`tcp://HOST:PORT`
+    /// with `--host`; with `--reuseport`), and `unix://PATH` for
+    /// `--unixsocket`.
     fn addrs(&self, port: u16) -> Vec<String> {
-        let mut addrs = vec![format!("tcp://:{port}?reuseport={}", self.reuseport)];
+        // `SocketAddr`'s `Display` puts an IPv6 address in brackets.
+        let host = match self.host {
+            Some(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+            None => format!(":{port}"),
+        };
+        let mut addrs = vec![format!("tcp://{host}?reuseport={}", self.reuseport)];
         if let Some(path) = &self.unixsocket {
             addrs.push(format!("unix://{path}"));
         }
@@ -158,7 +171,10 @@ pub fn serve<E: Events>(name: &str, port: u16, flags: &ServerFlags, events: &E) 
     let signals = block_stop_signals();
     let server = Server::bind(flags.config(), &addrs).unwrap_or_else(|e| fail(e));
     #[cfg(unix)]
-    stop_on_signals(name, signals, server.stopper());
+    match server.stopper() {
+        stopper if stopper.is_signal_safe() => stop_in_handler(name, signals, stopper),
+        stopper => stop_on_signals(name, signals, stopper),
+    }
     let info = server.info();
     let port = info
         .addrs
@@ -191,10 +207,10 @@ pub fn serve<E: Events>(name: &str, port: u16, flags: &ServerFlags, events: &E) 
 
 // ANCHOR: signals
 /// Blocks SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd, Docker) in this
-/// thread, and so in every thread it starts from now on (the loops): instead
-/// of killing the process, a signal waits until `stop_on_signals`'s thread
-/// takes it. Call it before any thread starts, or that thread may be the
-/// one the kernel picks to deliver the signal to, and the process dies.
+/// thread, and so in every thread it starts from now on: instead of killing
+/// the process, a signal waits until `stop_in_handler` or `stop_on_signals`
+/// is ready for it. Call it before any thread starts, or that thread may be
+/// the one the kernel picks to deliver the signal to, and the process dies.
 #[cfg(unix)]
 fn block_stop_signals() -> libc::sigset_t {
     // SAFETY: initialising a local signal set, then changing this thread's
@@ -209,11 +225,61 @@ fn block_stop_signals() -> libc::sigset_t {
     }
 }
 
+/// Stops the server from a signal handler, where its `Stopper` allows it
+/// (the reactor and io_uring): a server of one loop runs it on this thread
+/// (chapter 14), and a thread that only waits for signals would make the
+/// process two threads, which costs every system call a little. A handler
+/// runs on whatever thread the signal interrupts, in the middle of
+/// anything, so it may do only what is async-signal-safe: `write(2)` a line
+/// prepared now, `_exit(2)`, and `Stopper::stop` (a flag and an eventfd
+/// write, chapter 4). The loop's wait returns (`EINTR`, or the eventfd), it
+/// sees the flag, and `run` returns: the listeners close, a unix socket's
+/// file is removed, and `main` returns 0. A second signal while the server
+/// stops exits at once, with 130 (128 + SIGINT).
+#[cfg(unix)]
+fn stop_in_handler(name: &str, blocked: libc::sigset_t, stopper: Stopper) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+
+    static STOPPER: OnceLock<Stopper> = OnceLock::new();
+    static LINES: OnceLock<[String; 2]> = OnceLock::new();
+    static SEEN: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(signal: libc::c_int) {
+        if SEEN.swap(true, Ordering::SeqCst) {
+            // SAFETY: _exit(2) is async-signal-safe; nothing is flushed.
+            unsafe { libc::_exit(130) };
+        }
+        if let Some(lines) = LINES.get() {
+            let line = &lines[usize::from(signal == libc::SIGTERM)];
+            // SAFETY: a write(2) of a string that lives for ever.
+            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        }
+        if let Some(stopper) = STOPPER.get() {
+            stopper.stop();
+        }
+    }
+
+    let lines = ["SIGINT", "SIGTERM"].map(|s| format!("{name}: {s}, stopping\n"));
+    let _ = (LINES.set(lines), STOPPER.set(stopper));
+    // SAFETY: installing a handler that only does async-signal-safe things
+    // (above), then unblocking the signals in this thread, which is the
+    // loop's (one loop), or starts the loops' threads (they inherit it).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &blocked, std::ptr::null_mut());
+    }
+}
+
 /// A thread that waits for one of the blocked signals (sigwait(3): an
 /// ordinary thread, so it may do anything, unlike a signal handler) and
-/// stops the server through its `Stopper`: `run` returns, the listeners
-/// close, a unix socket's file is removed, and `main` returns 0. A second
-/// signal while the server stops exits at once, with 130 (128 + SIGINT).
+/// stops the server through its `Stopper`, for the thread variant, whose
+/// stop sends messages (it allocates): as `stop_in_handler`, from a thread.
 #[cfg(unix)]
 fn stop_on_signals(name: &str, signals: libc::sigset_t, stopper: Stopper) {
     let name = name.to_string();

@@ -274,7 +274,6 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             self.count(Count::Notes, notes.len() as u64);
             for note in notes.drain(..) {
                 let flow = match note {
-                    Note::Stop => Flow::Stop,
                     Note::Wake { fd, id } => self.wake(fd, id),
                     Note::Adopt { sock, li } => self.admit(S::from(sock), li),
                     Note::Deliver { fd, id, what } => self.deliver(fd, id, what),
@@ -282,6 +281,10 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 if flow == Flow::Stop {
                     break 'run Ok(());
                 }
+            }
+            // A stop is a flag beside the notes (`NoteQueue::stop`).
+            if self.notes.stopping() {
+                break 'run Ok(());
             }
             // 2. The tick, if due.
             if next_tick.is_some_and(|t| t <= Instant::now()) {

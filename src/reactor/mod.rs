@@ -35,7 +35,7 @@ use crate::api::{Accept, Action, Addr, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops, Counters, Listener, Report, Stats, StopNotes, Stopper};
+use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
 
@@ -195,8 +195,9 @@ impl Server {
     }
 
     // ANCHOR: run
-    /// Calls `serving`, then runs every loop on its own thread until one
-    /// ends; then stops the others and returns the first error, if any.
+    /// Calls `serving`, then runs every loop on its own thread (one loop on
+    /// this thread) until one ends; then stops the others and returns the
+    /// first error, if any.
     /// Listeners are closed (and unix socket files removed) on return.
     pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
         if events.serving(&self.info) == Action::Shutdown {
@@ -218,7 +219,7 @@ impl Server {
         let run = |idx, (poll, notes), _: &Report| {
             Loop::<E, AnyPoll>::new(idx, poll, notes, &shared, events).run()
         };
-        let result = run_loops(items, run, |reports| {
+        let result = run_loops_here(items, run, |reports| {
             // The first loop to end ends them all (evio signals its main
             // goroutine the same way).
             let first = reports.first();

@@ -16,11 +16,16 @@ use std::sync::{mpsc, Arc};
 use crate::api::Panics;
 
 // ANCHOR: stopper
-/// What stopping means to one engine: a stop note for each loop, a stop
-/// message on each loop's channel, ...
+/// What stopping means to one engine: a flag and a signal for each loop, a
+/// stop message on each loop's channel, ...
 pub(crate) trait Stop: Send + Sync {
     /// Asks every loop to stop; a loop that has ended already is skipped.
     fn stop(&self);
+
+    /// Whether `stop` is async-signal-safe: no lock, no allocation.
+    fn signal_safe(&self) -> bool {
+        false
+    }
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -34,9 +39,19 @@ impl Stopper {
 
     /// Asks every loop to stop. The server's `run` returns once all loops
     /// have ended and closed their connections. Stopping a server that has
-    /// already stopped does nothing.
+    /// already stopped does nothing. On the reactor and io_uring it takes
+    /// no lock and allocates nothing, so a signal handler may call it (the
+    /// thread variant sends each loop a message, which allocates).
     pub fn stop(&self) {
         self.0.stop()
+    }
+
+    /// Whether [`Stopper::stop`] may be called from a signal handler: on the
+    /// reactor and io_uring, not on the thread variant. The examples stop on
+    /// SIGINT and SIGTERM in a handler where they may, and else from a
+    /// thread that waits for the signals (`examples/common/mod.rs`).
+    pub fn is_signal_safe(&self) -> bool {
+        self.0.signal_safe()
     }
 }
 // ANCHOR_END: stopper
@@ -94,17 +109,48 @@ pub(crate) fn run_loops<T: Send, R>(
                         tx,
                         sent: Cell::new(false),
                     };
-                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(idx, item, &report)
-                    }));
-                    let panicked = || Err(io::Error::other(format!("loop {idx} panicked")));
-                    report.send(ran.unwrap_or_else(|_| panicked()));
+                    report.send(ran(idx, || run(idx, item, &report)));
                 })
                 .expect("spawn loop thread");
         }
         drop(tx);
         supervise(Reports(rx))
     })
+}
+
+/// [`run_loops`], except that one loop runs on the calling thread, and
+/// `supervise` after it: for the reactor and io_uring, whose supervisors
+/// only wait (the thread variant's starts its accept threads first).
+///
+/// A loop on a thread of its own would leave the caller idle, and a process
+/// of two threads pays on every system call: the kernel looks each fd up in
+/// a table that threads share, and takes a reference on the file for the
+/// length of the call unless no other thread shares the table (`fdget`;
+/// chapter 14 measures it). tokio's `current_thread` runtime is one thread
+/// too.
+pub(crate) fn run_loops_here<T: Send, R>(
+    mut items: Vec<T>,
+    run: impl Fn(usize, T, &Report) -> io::Result<()> + Sync,
+    supervise: impl FnOnce(Reports) -> R,
+) -> R {
+    if items.len() != 1 {
+        return run_loops(items, run, supervise);
+    }
+    let (tx, rx) = mpsc::channel();
+    let report = Report {
+        tx,
+        sent: Cell::new(false),
+    };
+    let item = items.pop().expect("one item");
+    report.send(ran(0, || run(0, item, &report)));
+    drop(report);
+    supervise(Reports(rx))
+}
+
+/// What loop `idx` reports: what `run` returned, or an error if it panicked.
+fn ran(idx: usize, run: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    ran.unwrap_or_else(|_| Err(io::Error::other(format!("loop {idx} panicked"))))
 }
 // ANCHOR_END: run_loops
 

@@ -42,7 +42,7 @@ pub(crate) use deadlines::{Clocks, Deadlines};
 pub(crate) use deliver::delivered;
 pub(crate) use listener::Listener;
 pub use loops::Stopper;
-pub(crate) use loops::{catch, run_loops, Report, Stop};
+pub(crate) use loops::{catch, run_loops, run_loops_here, Report, Stop};
 #[cfg(unix)]
 pub(crate) use note::{Note, StopNotes};
 pub(crate) use sock::Sock;

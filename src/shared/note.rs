@@ -1,6 +1,6 @@
 //! The notes other threads send a loop of the reactor or of io_uring: a
 //! wake, a handed-off connection, a [`Writer`](crate::Writer)'s bytes or
-//! close, a stop; and how a wake or a writer's delivery becomes one.
+//! close (a stop is a flag of the queue's); and how a wake or a writer's delivery becomes one.
 //!
 //! Chapter 4, "Wake-ups", explains this file (chapter 16 the io_uring
 //! loop's side). Both engines read the same notes from a [`NoteQueue`]
@@ -28,8 +28,6 @@ pub(crate) enum Note {
     /// From a [`Writer`](crate::Writer): bytes to append to the output of
     /// the connection with this fd and id, or a close (chapter 13).
     Deliver { fd: RawFd, id: u64, what: Deliver },
-    /// End the loop (from a [`Stopper`](crate::Stopper) or another loop's shutdown).
-    Stop,
 }
 
 /// A [`Waker`](crate::Waker) or a [`Writer`](crate::Writer) of the reactor
@@ -45,14 +43,20 @@ impl Wake for NoteQueue<Note> {
 // ANCHOR_END: note
 
 // ANCHOR: stopper
-/// Stopping a reactor or io_uring server: a stop note for every loop.
+/// Stopping a reactor or io_uring server: every loop's queue is told to
+/// stop, with no lock taken, so that a signal handler may do it
+/// ([`NoteQueue::stop`]).
 pub(crate) struct StopNotes(pub(crate) Vec<Arc<NoteQueue<Note>>>);
 
 impl Stop for StopNotes {
     fn stop(&self) {
         for q in &self.0 {
-            let _ = q.add(Note::Stop);
+            let _ = q.stop();
         }
+    }
+
+    fn signal_safe(&self) -> bool {
+        true
     }
 }
 // ANCHOR_END: stopper

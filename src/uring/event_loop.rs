@@ -313,7 +313,6 @@ impl<'s, E: Events> Loop<'s, E> {
             self.count(Count::Notes, notes.len() as u64);
             for note in notes.drain(..) {
                 let flow = match note {
-                    Note::Stop => Flow::Stop,
                     Note::Wake { fd, id } => self.deliver(fd, id, Deliver::Wake),
                     Note::Adopt { sock, li } => self.admit(sock, li),
                     Note::Deliver { fd, id, what } => self.deliver(fd, id, what),
@@ -321,6 +320,10 @@ impl<'s, E: Events> Loop<'s, E> {
                 if flow == Flow::Stop {
                     break 'run Ok(());
                 }
+            }
+            // A stop is a flag beside the notes (`NoteQueue::stop`).
+            if self.notes.stopping() {
+                break 'run Ok(());
             }
             // 2. The tick, if due.
             if next_tick.is_some_and(|t| t <= Instant::now()) {

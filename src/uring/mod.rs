@@ -35,7 +35,7 @@ use crate::addr::ListenAddr;
 use crate::api::{Action, Config, RingWake, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::shared::{run_loops, Counters, Listener, Report, Stats, StopNotes, Stopper};
+use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use buffers::BufRing;
 use event_loop::{Loop, Shared};
 use note::{Bell, Mailbox, Note, Ringer};
@@ -220,8 +220,9 @@ impl Server {
         Stats::new(move || counters.iter().map(Counters::snapshot).collect())
     }
 
-    /// Calls `serving`, then runs every loop on its own thread until one
-    /// ends; then stops the others and returns the first error, if any.
+    /// Calls `serving`, then runs every loop on its own thread (one loop on
+    /// this thread) until one ends; then stops the others and returns the
+    /// first error, if any.
     pub fn run<E: Events>(self, events: &E) -> io::Result<()> {
         if events.serving(&self.info) == Action::Shutdown {
             return Ok(());
@@ -257,7 +258,7 @@ impl Server {
             }
             Loop::new(idx, ring, buffers, bell, notes, &shared, events).run()
         };
-        let result = run_loops(items, run, |reports| {
+        let result = run_loops_here(items, run, |reports| {
             let first = reports.first();
             stopper.stop();
             first.and(reports.rest())

@@ -11,7 +11,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, TryLockError};
 
 use io_uring::{opcode, types};
 
@@ -110,7 +110,15 @@ impl Drop for Open {
 
 impl Signal for Mailbox {
     fn signal(&self) -> io::Result<()> {
-        let ring = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        // `try_read`: the lock is held for writing only while the loop opens
+        // or closes its ring, when no loop waits in it (see above), and a
+        // signal handler that stops the server (`NoteQueue::stop`) may run
+        // on the loop's own thread just then: waiting would never end.
+        let ring = match self.0.try_read() {
+            Ok(ring) => ring,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(()),
+        };
         match *ring {
             Some((fd, user_data)) => send_msg_ring(fd, user_data),
             None => Ok(()), // no loop waits in this ring (see above)

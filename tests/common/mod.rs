@@ -239,8 +239,15 @@ where
     let info = server.info().clone();
     let stopper = server.stopper();
     let stats = server.stats();
+    // A server of one loop on the reactor or io_uring runs it on this
+    // thread (`Server::run`): named as its loop, so that `loop_index` and a
+    // test that reads its loop thread's CPU time find it.
+    let name = match info.num_loops {
+        1 => "evio-loop-0".to_string(),
+        _ => format!("server-{backend:?}"),
+    };
     let handle = std::thread::Builder::new()
-        .name(format!("server-{backend:?}"))
+        .name(name)
         .spawn(move || server.run(&*events))
         .expect("spawn server thread");
     Running {
@@ -583,6 +590,18 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Waits at most `secs` for the child to exit, and returns how it did.
+pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit within {secs}s");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
