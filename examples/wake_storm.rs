@@ -99,6 +99,7 @@ fn main() {
         backend: flags.backend,
         io_uring: IoUringOptions {
             wake: flags.uring_wake,
+            ..IoUringOptions::default()
         },
         ..Config::default()
     };

@@ -299,12 +299,47 @@ impl std::str::FromStr for RingWake {
     }
 }
 
+// ANCHOR: ring_accept
+/// How an io_uring loop keeps an accept in flight on a listener (chapter
+/// 16). Only `Backend::IoUring` reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingAccept {
+    /// One accept at a time: each connection's completion is followed by
+    /// the submission of the next accept.
+    Single,
+    /// One submission that stays armed (Linux 5.19): a completion per
+    /// connection, with nothing to submit again until the kernel ends it.
+    /// The default. Where the kernel refuses it (`EINVAL`), the loop
+    /// falls back to `Single` by itself.
+    #[default]
+    Multishot,
+}
+// ANCHOR_END: ring_accept
+
+impl std::str::FromStr for RingAccept {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--uring-accept` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "single" => Ok(RingAccept::Single),
+            "multishot" | "multi-shot" => Ok(RingAccept::Multishot),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown io_uring accept {s:?}: expected single or multishot"),
+            )),
+        }
+    }
+}
+
 /// The settings of the io_uring engine (chapter 16); the other engines
 /// ignore them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IoUringOptions {
     /// How another thread's note wakes a loop.
     pub wake: RingWake,
+    /// How a loop keeps its accepts in flight.
+    pub accept: RingAccept,
 }
 
 // ANCHOR: loop_stats

@@ -66,7 +66,7 @@ mod uring;
 
 pub use api::{
     Accept, Action, Addr, Backend, Config, IoUringOptions, Limits, LoadBalance, LoopStats, Options,
-    Panics, RingWake, ServerInfo, Stream, Wakeups, Writes,
+    Panics, RingAccept, RingWake, ServerInfo, Stream, Wakeups, Writes,
 };
 pub use conn::{Conn, Waker, Writer};
 pub use events::Events;

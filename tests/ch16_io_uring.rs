@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{config, connect_tcp, read_line, start, wait_until, within, Setup};
 use evio::{Action, Backend, Config, Conn, Events, LoadBalance, Server, Writer};
-use evio::{IoUringOptions, RingWake, Waker, Wakeups};
+use evio::{IoUringOptions, RingAccept, RingWake, Waker, Wakeups};
 
 /// Echoes, and keeps each connection's writer for the test to use.
 #[derive(Default)]
@@ -165,6 +165,65 @@ fn ch16_round_trips_are_submitted_operations() {
     });
 }
 
+/// `RingAccept::Multishot` submits one accept for all the connections;
+/// `RingAccept::Single` one per connection (and the next one's, armed).
+/// Twenty clients, one after another, each with one round trip: the same
+/// receives and sends under both, so the difference is the accepts.
+#[test]
+fn ch16_multishot_accept_submits_once_single_once_per_connection() {
+    if !have_ring("ch16_multishot_accept_submits_once_single_once_per_connection") {
+        return;
+    }
+    const CLIENTS: u64 = 20;
+    let names = ["single", "multishot"];
+    assert_eq!(
+        names.map(|n| n.parse::<RingAccept>().unwrap()),
+        [RingAccept::Single, RingAccept::Multishot]
+    );
+    assert_eq!(RingAccept::default(), RingAccept::Multishot);
+    within(60, || {
+        let mut totals = Vec::new();
+        for accept in [RingAccept::Single, RingAccept::Multishot] {
+            let setup = Setup {
+                io_uring: IoUringOptions {
+                    accept,
+                    ..IoUringOptions::default()
+                },
+                ..Backend::IoUring.into()
+            };
+            let cfg = config(setup, 1, LoadBalance::Random);
+            let server = start(
+                setup,
+                Arc::new(Echo::default()),
+                cfg,
+                &["tcp://127.0.0.1:0"],
+            );
+            let mut clients = Vec::new();
+            for _ in 0..CLIENTS {
+                let mut c = connect_tcp(server.addr(0));
+                c.write_all(b"x\n").unwrap();
+                assert_eq!(read_line(&mut c), "x\n");
+                clients.push(c);
+            }
+            wait_until(10, "the last send counted", || {
+                server.stats.total().writes >= CLIENTS
+            });
+            let total = server.stats.total();
+            println!("{accept:?}: {total}");
+            assert_eq!(total.accepts, CLIENTS, "{accept:?}: {total}");
+            totals.push(total);
+            server.stop(10).unwrap();
+        }
+        let (single, multi) = (totals[0], totals[1]);
+        // A receive, a send and the next receive per client, whichever way.
+        assert!(multi.submitted <= 3 * CLIENTS + 3, "multishot: {multi}");
+        assert!(
+            single.submitted >= multi.submitted + CLIENTS,
+            "single: {single}\nmultishot: {multi}"
+        );
+    });
+}
+
 /// A connection closed from another thread while its receive is in flight:
 /// the receive is cancelled, the fd closed only after it came back, and the
 /// connections after it (which may get the same fd number) are served.
@@ -289,7 +348,10 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
 /// The io_uring engine woken by `wake`.
 fn woken_by(wake: RingWake) -> Setup {
     Setup {
-        io_uring: IoUringOptions { wake },
+        io_uring: IoUringOptions {
+            wake,
+            ..IoUringOptions::default()
+        },
         ..Backend::IoUring.into()
     }
 }
@@ -435,6 +497,7 @@ fn ch16_a_note_before_the_rings_open_is_not_lost() {
             backend: Backend::IoUring,
             io_uring: IoUringOptions {
                 wake: RingWake::MsgRing,
+                ..IoUringOptions::default()
             },
             ..Config::default()
         };

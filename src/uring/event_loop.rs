@@ -33,7 +33,7 @@ use super::buffers::{self, BufRing};
 use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
-use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics};
+use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics, RingAccept};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     writer_limit: usize,
     limits: Limits,
     panics: Panics,
+    /// How accepts are kept in flight: multishot, or one at a time.
+    ring_accept: RingAccept,
 }
 
 impl Shared {
@@ -115,6 +117,7 @@ impl Shared {
             writer_limit: config.writer_limit(),
             limits: config.limits.clone(),
             panics: config.panics,
+            ring_accept: config.io_uring.accept,
         }
     }
 }
@@ -184,7 +187,8 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Loop 0: which listeners have an accept in flight.
     accepting: Vec<bool>,
     /// Multishot accept (Linux 5.19): one submission, a completion per
-    /// connection. Off after the kernel refuses it with `EINVAL`.
+    /// connection. On if the config asks for `RingAccept::Multishot`; off
+    /// after the kernel refuses it with `EINVAL`.
     multishot: bool,
     /// Out of fds: accepting again at this instant (chapter 15).
     paused: Option<Instant>,
@@ -228,7 +232,7 @@ impl<'s, E: Events> Loop<'s, E> {
             slots: Vec::new(),
             last_id: 0,
             accepting: vec![false; shared.listeners.len()],
-            multishot: true,
+            multishot: shared.ring_accept == RingAccept::Multishot,
             paused: None,
             stopping: false,
             now: Instant::now(),

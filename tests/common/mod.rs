@@ -119,7 +119,10 @@ pub fn wake_setups() -> Vec<Setup> {
     if io_uring() {
         for wake in [RingWake::Eventfd, RingWake::MsgRing] {
             let setup = Setup {
-                io_uring: IoUringOptions { wake },
+                io_uring: IoUringOptions {
+                    wake,
+                    ..IoUringOptions::default()
+                },
                 ..Backend::IoUring.into()
             };
             if !all.contains(&setup) {
