@@ -22,6 +22,7 @@
 //!   the same fd number. So a closed connection keeps its slot, and its fd,
 //!   until its last completion (`Slot::leaving`).
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -39,8 +40,13 @@ use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
 
-/// How long a loop out of fds stops accepting (chapter 15).
+/// How long a loop out of fds, with no connection to shed or no spare to
+/// shed it with, stops accepting (chapter 15).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long a shedding accept may wait for a connection (see `shed`). The
+/// kernel reads it when the operation is submitted; a static outlives that.
+static SHED_WAIT: types::Timespec = types::Timespec::new().nsec(1_000_000);
 
 /// How long the loop waits, at its end, for its operations to come back.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -64,6 +70,8 @@ enum Op {
     /// A wake posted into the ring by another thread (`RingWake::MsgRing`),
     /// or the loop's own first one.
     Message = 7,
+    /// An accept whose connection is closed at once: out of fds (`shed`).
+    Shed = 8,
 }
 
 const ID_BITS: u64 = 36;
@@ -83,6 +91,7 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         5 => Op::DatagramIn,
         6 => Op::DatagramOut,
         7 => Op::Message,
+        8 => Op::Shed,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -190,6 +199,10 @@ pub(crate) struct Loop<'s, E: Events> {
     /// connection. On if the config asks for `RingAccept::Multishot`; off
     /// after the kernel refuses it with `EINVAL`.
     multishot: bool,
+    /// An fd held in reserve for running out of fds (see `shed`).
+    spare: Option<OwnedFd>,
+    /// Which listeners have a shedding accept in flight (see `shed`).
+    shedding: Vec<bool>,
     /// Out of fds: accepting again at this instant (chapter 15).
     paused: Option<Instant>,
     /// The loop is ending: no operation is armed again.
@@ -233,6 +246,8 @@ impl<'s, E: Events> Loop<'s, E> {
             last_id: 0,
             accepting: vec![false; shared.listeners.len()],
             multishot: shared.ring_accept == RingAccept::Multishot,
+            spare: open_spare(),
+            shedding: vec![false; shared.listeners.len()],
             paused: None,
             stopping: false,
             now: Instant::now(),
@@ -370,6 +385,7 @@ impl<'s, E: Events> Loop<'s, E> {
             let (op, fd, id) = untag(data);
             let step = match op {
                 Some(Op::Accept) => self.accepted(fd as usize, res, flags),
+                Some(Op::Shed) => self.shed_done(fd as usize, res),
                 Some(Op::Bell) => {
                     self.bell_armed = false;
                     self.arm_bell();
@@ -420,7 +436,7 @@ impl<'s, E: Events> Loop<'s, E> {
     /// kernel has it (one submission, then a completion per connection, for
     /// as long as it says "more"), else one accept at a time.
     fn arm_accept(&mut self, li: usize) {
-        if self.accepting[li] || self.stopping || self.paused.is_some() {
+        if self.accepting[li] || self.shedding[li] || self.stopping || self.paused.is_some() {
             return;
         }
         if let Listener::Udp(_) = self.shared.listeners[li] {
@@ -457,13 +473,14 @@ impl<'s, E: Events> Loop<'s, E> {
                 }
                 libc::EINTR | libc::EAGAIN | libc::ECONNABORTED => Flow::Go,
                 err @ (libc::EMFILE | libc::ENFILE) => {
-                    // Out of fds: stop accepting for a moment rather than
-                    // spin on the same error (chapter 15).
-                    self.paused = Some(self.now + ACCEPT_PAUSE);
+                    // Out of fds: shed the waiting connection, or stop
+                    // accepting for a moment, rather than spin on the same
+                    // error (chapter 15).
                     if more {
                         let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
                         self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
                     }
+                    self.shed(li);
                     Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err)))
                 }
                 err => Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err))),
@@ -494,6 +511,71 @@ impl<'s, E: Events> Loop<'s, E> {
         }
     }
     // ANCHOR_END: accept
+
+    // ANCHOR: shed
+    /// Out of fds: the connection that made the accept fail waits in the
+    /// listen queue, and would wait there until fds come back. As the
+    /// reactor does (chapter 15): close the spare fd, accept the connection
+    /// with the fd it freed and close it at once, then take the spare back.
+    /// The client sees its connection closed rather than hang.
+    ///
+    /// The listener is blocking, as this engine's are: an `accept` with no
+    /// connection waiting would block the loop. So the shedding accept goes
+    /// through the ring too, linked to a timeout (`IORING_OP_LINK_TIMEOUT`,
+    /// Linux 5.5) that cancels it if no connection waits (an accept can
+    /// fail with `EMFILE` with none waiting: the kernel takes the fd
+    /// first). A waiting connection is taken at once, before the timeout.
+    fn shed(&mut self, li: usize) {
+        if self.shedding[li] {
+            return;
+        }
+        if self.spare.take().is_none() {
+            self.paused = Some(self.now + ACCEPT_PAUSE);
+            return;
+        }
+        self.shedding[li] = true;
+        let fd = types::Fd(self.shared.listeners[li].fd());
+        let accept = opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(tag(Op::Shed, li as RawFd, 0));
+        let wait = opcode::LinkTimeout::new(&SHED_WAIT).build();
+        // Linked entries must reach the kernel in one submission: a full
+        // queue is submitted first, so that `push` does not split them.
+        let room = {
+            let sq = self.ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if room < 2 {
+            self.count(Count::Waits, 1);
+            if let Err(e) = self.ring.submit() {
+                eprintln!("evio: io_uring submit failed: {e}");
+            }
+        }
+        self.push(accept);
+        self.push(wait.user_data(tag(Op::Cancel, 0, 0)));
+    }
+
+    /// The shedding accept came back: a connection, closed now, or
+    /// `ECANCELED` when none waited. Then the spare again, and accepting
+    /// again: at once if a connection was shed and the spare is back (the
+    /// next one in the queue is shed the same way), else after a pause, as
+    /// when another thread took the fd the spare freed.
+    fn shed_done(&mut self, li: usize, res: i32) -> Flow {
+        self.shedding[li] = false;
+        if res >= 0 {
+            // SAFETY: the kernel made this fd for us; dropped: closed.
+            drop(unsafe { OwnedFd::from_raw_fd(res) });
+        }
+        self.spare = open_spare();
+        if res < 0 || self.spare.is_none() {
+            self.paused = Some(self.now + ACCEPT_PAUSE);
+        }
+        self.arm_accept(li);
+        Flow::Go
+    }
+    // ANCHOR_END: shed
 
     // ANCHOR: datagram
     /// Loop 0 keeps one operation in flight per UDP listener (`udp.rs`):
@@ -903,6 +985,10 @@ impl<'s, E: Events> Loop<'s, E> {
                 let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
                 self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
             }
+            if self.shedding[li] {
+                let cancel = opcode::AsyncCancel::new(tag(Op::Shed, li as RawFd, 0));
+                self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+            }
         }
         if self.bell_armed {
             let cancel = opcode::AsyncCancel::new(tag(Op::Bell, 0, 0));
@@ -936,10 +1022,16 @@ impl<'s, E: Events> Loop<'s, E> {
     fn in_flight(&self) -> bool {
         self.bell_armed
             || self.accepting.iter().any(|&a| a)
+            || self.shedding.iter().any(|&s| s)
             || self.udp.iter().flatten().any(|u| u.busy().is_some())
             || self.slots.iter().any(Option::is_some)
     }
     // ANCHOR_END: drain
+}
+
+/// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
+fn open_spare() -> Option<OwnedFd> {
+    File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 /// The connection at `fd`, if it is still the one with this id.
@@ -969,6 +1061,7 @@ mod tests {
             (Op::DatagramIn, 0, 0),
             (Op::DatagramOut, 2, 0),
             (Op::Message, 0, 0),
+            (Op::Shed, 1, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }
