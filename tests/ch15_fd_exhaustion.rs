@@ -33,13 +33,15 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// The echo example with two loops; `engine` is an accept strategy of the
-/// reactor, or `threads` for the thread-based variant, or `io-uring`.
+/// reactor, or `threads` for the thread-based variant, or `io-uring` (with
+/// hand-off) or `io-uring-reuseport`.
 fn echo_with_few_fds(engine: &str) -> (Killed, u16) {
     let mut cmd = Command::new(example_bin("echo"));
     cmd.args(["--port", "0", "--loops", "2"]);
     match engine {
         "threads" => cmd.args(["--backend", "threads"]),
         "io-uring" => cmd.args(["--backend", "io-uring"]),
+        "io-uring-reuseport" => cmd.args(["--backend", "io-uring", "--accept", "reuseport"]),
         accept => cmd.args(["--accept", accept]),
     };
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -114,7 +116,8 @@ fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
             "reuseport",
             "threads",
         ];
-        let uring = common::io_uring().then_some("io-uring");
+        let uring = ["io-uring", "io-uring-reuseport"].into_iter();
+        let uring = uring.filter(|_| common::io_uring());
         for accept in engines.into_iter().chain(uring) {
             let (mut server, port) = echo_with_few_fds(accept);
             let pid = server.0.id();
@@ -141,7 +144,7 @@ fn ch15_out_of_fds_no_spin_no_flood_and_recovery() {
             // come back. Under `reuseport` each loop has a queue of its own,
             // and a loop whose spare another loop took (chapter 15) leaves
             // its queue waiting: seen here, 21 and 40 of 80 after 5 s.
-            if !matches!(accept, "threads" | "reuseport") {
+            if !matches!(accept, "threads" | "reuseport" | "io-uring-reuseport") {
                 let f = fates(&clients, 5);
                 println!("{accept}: {f:?}");
                 assert!(f.served > 0 && f.shed > 0, "{accept}: {f:?}");

@@ -101,6 +101,9 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
 /// What all loops of a server share.
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own sockets, `own[loop][address]`;
+    /// empty for loop 0 (its are `listeners`) and under the other strategies.
+    own: Vec<Vec<Option<Listener>>>,
     balancer: Balancer,
     notes: Vec<Arc<NoteQueue<Note>>>,
     counters: Arc<[Counters]>,
@@ -120,6 +123,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             listeners,
+            own: Vec::new(),
             balancer: Balancer::new(config.balance, notes.len()),
             notes,
             counters,
@@ -128,6 +132,11 @@ impl Shared {
             panics: config.panics,
             ring_accept: config.io_uring.accept,
         }
+    }
+
+    /// Gives each loop its own listeners (`Accept::ReusePort`).
+    pub(crate) fn with_own(self, own: Vec<Vec<Option<Listener>>>) -> Shared {
+        Shared { own, ..self }
     }
 }
 
@@ -288,11 +297,10 @@ impl<'s, E: Events> Loop<'s, E> {
         let mut notes = Vec::new();
         let mut next_tick = (self.idx == 0).then(Instant::now);
         self.arm_bell();
-        if self.idx == 0 {
-            self.udp = self.shared.listeners.iter().map(Udp::new).collect();
-            (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
-            (0..self.udp.len()).for_each(|li| self.arm_datagram(li));
-        }
+        let mine = |li| self.mine(li).and_then(Udp::new);
+        self.udp = (0..self.accepting.len()).map(mine).collect();
+        (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
+        (0..self.udp.len()).for_each(|li| self.arm_datagram(li));
         let result = 'run: loop {
             let until = [next_tick, self.deadlines.next(), self.paused]
                 .into_iter()
@@ -432,18 +440,43 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR_END: arm_bell
 
     // ANCHOR: accept
-    /// Loop 0 keeps one accept in flight per listener: multishot where the
-    /// kernel has it (one submission, then a completion per connection, for
-    /// as long as it says "more"), else one accept at a time.
+    // ANCHOR: mine
+    /// The listener of address `li` this loop serves: loop 0 every first
+    /// socket; under `Accept::ReusePort` each other loop its own socket of
+    /// each TCP and UDP address too. `None`: another loop serves it.
+    fn mine(&self, li: usize) -> Option<&'s Listener> {
+        let shared = self.shared;
+        match self.idx {
+            0 => Some(&shared.listeners[li]),
+            idx => shared.own.get(idx)?.get(li)?.as_ref(),
+        }
+    }
+
+    /// Whether the kernel's hash chose this loop for the connections of
+    /// listener `li` (`Accept::ReusePort`): then they are taken here,
+    /// whatever the balancing rule, as in the reactor.
+    fn hashed(&self, li: usize) -> bool {
+        let own = |idx: usize| self.shared.own.get(idx).and_then(|o| o.get(li)?.as_ref());
+        own(self.idx.max(1)).is_some()
+    }
+    // ANCHOR_END: mine
+
+    /// Keeps one accept in flight per listener this loop serves: multishot
+    /// if the config asks for it and the kernel has it (one submission,
+    /// then a completion per connection, for as long as it says "more"),
+    /// else one accept at a time.
     fn arm_accept(&mut self, li: usize) {
         if self.accepting[li] || self.shedding[li] || self.stopping || self.paused.is_some() {
             return;
         }
-        if let Listener::Udp(_) = self.shared.listeners[li] {
+        let Some(listener) = self.mine(li) else {
+            return; // another loop's
+        };
+        if let Listener::Udp(_) = listener {
             return; // served by `arm_datagram`
         }
         self.accepting[li] = true;
-        let fd = types::Fd(self.shared.listeners[li].fd());
+        let fd = types::Fd(listener.fd());
         let entry = match self.multishot {
             true => opcode::AcceptMulti::new(fd)
                 .flags(libc::SOCK_CLOEXEC)
@@ -456,8 +489,9 @@ impl<'s, E: Events> Loop<'s, E> {
     }
 
     /// An accept completed: a new connection's fd, or an error. The
-    /// connection is handed to the loop the balancer picks (the reactor's
-    /// `Accept::HandOff`), or taken here.
+    /// connection is taken here if the kernel's hash chose this loop
+    /// (`Accept::ReusePort`), else handed to the loop the balancer picks
+    /// (the reactor's `Accept::HandOff`), which may be this one.
     fn accepted(&mut self, li: usize, res: i32, flags: u32) -> Flow {
         let more = cqueue::more(flags);
         if !more {
@@ -494,12 +528,19 @@ impl<'s, E: Events> Loop<'s, E> {
         if self.stopping {
             return Flow::Go; // dropped: closed
         }
-        let sock = self.shared.listeners[li].adopt(fd);
+        let Some(listener) = self.mine(li) else {
+            return Flow::Go; // not ours: cannot be
+        };
+        let sock = listener.adopt(fd);
         self.count(Count::Accepts, 1);
         let shared = self.shared;
         if shared.balancer.total() >= shared.limits.max_connections {
             self.count(Count::Rejected, 1);
             return Flow::Go;
+        }
+        if self.hashed(li) {
+            shared.balancer.add(self.idx);
+            return self.admit(sock, li);
         }
         let to = shared.balancer.choose(true);
         if to == self.idx {
@@ -526,15 +567,15 @@ impl<'s, E: Events> Loop<'s, E> {
     /// fail with `EMFILE` with none waiting: the kernel takes the fd
     /// first). A waiting connection is taken at once, before the timeout.
     fn shed(&mut self, li: usize) {
-        if self.shedding[li] {
+        let Some(listener) = self.mine(li).filter(|_| !self.shedding[li]) else {
             return;
-        }
+        };
         if self.spare.take().is_none() {
             self.paused = Some(self.now + ACCEPT_PAUSE);
             return;
         }
         self.shedding[li] = true;
-        let fd = types::Fd(self.shared.listeners[li].fd());
+        let fd = types::Fd(listener.fd());
         let accept = opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
             .flags(libc::SOCK_CLOEXEC)
             .build()
