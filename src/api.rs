@@ -140,7 +140,9 @@ impl std::str::FromStr for Backend {
 
 // ANCHOR: accept
 /// Who accepts new connections, in the reactor (chapters 6 and 13). The
-/// thread-based variant always has one accept thread per listener.
+/// thread-based variant always has one accept thread per listener; the
+/// io_uring engine does `HandOff` and `ReusePort`, and serves the other
+/// two as `HandOff` (chapter 16).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Accept {
     /// evio's way: every loop watches every listener. Each connection wakes
@@ -533,7 +535,7 @@ pub struct Config {
     /// Which implementation serves.
     pub backend: Backend,
     /// Who accepts, in the reactor: evio's `EveryLoop`, `HandOff`,
-    /// `Exclusive` or `ReusePort`.
+    /// `Exclusive` or `ReusePort` (on io_uring, `HandOff` or `ReusePort`).
     pub accept: Accept,
     /// When the reactor writes replies: evio's `Deferred`, or `Eager`.
     pub writes: Writes,
