@@ -140,7 +140,9 @@ impl std::str::FromStr for Backend {
 
 // ANCHOR: accept
 /// Who accepts new connections, in the reactor (chapters 6 and 13). The
-/// thread-based variant always has one accept thread per listener.
+/// thread-based variant always has one accept thread per listener; the
+/// io_uring engine does `HandOff` and `ReusePort`, and serves the other
+/// two as `HandOff` (chapter 16).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Accept {
     /// evio's way: every loop watches every listener. Each connection wakes
@@ -270,6 +272,8 @@ pub struct IoUringOptions {
     pub recv: Receive,
     /// How another thread's note wakes a loop.
     pub wake: RingWake,
+    /// How a loop keeps its accepts in flight.
+    pub accept: RingAccept,
 }
 
 /// How the io_uring engine keeps a receive in flight for a connection.
@@ -341,6 +345,39 @@ impl std::str::FromStr for RingWake {
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("unknown io_uring wake {s:?}: expected eventfd or msg-ring"),
+            )),
+        }
+    }
+}
+
+// ANCHOR: ring_accept
+/// How an io_uring loop keeps an accept in flight on a listener (chapter
+/// 16). Only `Backend::IoUring` reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingAccept {
+    /// One accept at a time: each connection's completion is followed by
+    /// the submission of the next accept.
+    Single,
+    /// One submission that stays armed (Linux 5.19): a completion per
+    /// connection, with nothing to submit again until the kernel ends it.
+    /// The default. Where the kernel refuses it (`EINVAL`), the loop
+    /// falls back to `Single` by itself.
+    #[default]
+    Multishot,
+}
+// ANCHOR_END: ring_accept
+
+impl std::str::FromStr for RingAccept {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--uring-accept` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "single" => Ok(RingAccept::Single),
+            "multishot" | "multi-shot" => Ok(RingAccept::Multishot),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown io_uring accept {s:?}: expected single or multishot"),
             )),
         }
     }
@@ -537,7 +574,7 @@ pub struct Config {
     /// Which implementation serves.
     pub backend: Backend,
     /// Who accepts, in the reactor: evio's `EveryLoop`, `HandOff`,
-    /// `Exclusive` or `ReusePort`.
+    /// `Exclusive` or `ReusePort` (on io_uring, `HandOff` or `ReusePort`).
     pub accept: Accept,
     /// When the reactor writes replies: evio's `Deferred`, or `Eager`.
     pub writes: Writes,

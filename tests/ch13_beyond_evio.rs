@@ -296,7 +296,8 @@ fn listening_on(port: u16) -> usize {
 /// each by the loop that accepted it (no note: nothing handed off), with no
 /// refusal under rules the hash overrides, and no wake-up of a loop that
 /// then found nothing to accept: a loop's waits are its accepts, plus its
-/// first wait.
+/// first wait. On io_uring too (chapter 16), where a wait also brings the
+/// completion of the greeting's send, so only the rest is checked.
 #[test]
 fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
     const LOOPS: usize = 4;
@@ -305,13 +306,20 @@ fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
         return; // Linux spreads by hash; macOS and the BSDs do not promise to
     }
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let backends = [Backend::Epoll].into_iter();
+    let backends = backends.chain(common::io_uring().then_some(Backend::IoUring));
     within(60, || {
-        let setup = Setup {
-            accept: Accept::ReusePort,
-            writes: Writes::Eager,
-            ..Backend::Epoll.into()
-        };
-        for balance in [LoadBalance::RoundRobin, LoadBalance::LeastConnections] {
+        for (backend, balance) in backends.flat_map(|b| {
+            [
+                (b, LoadBalance::RoundRobin),
+                (b, LoadBalance::LeastConnections),
+            ]
+        }) {
+            let setup = Setup {
+                accept: Accept::ReusePort,
+                writes: Writes::Eager,
+                ..backend.into()
+            };
             let cfg = config(setup, LOOPS as isize, balance);
             let server = start(setup, Arc::new(WhichLoop), cfg, &["tcp://127.0.0.1:0"]);
             assert_eq!(listening_on(server.port()), LOOPS, "sockets on the port");
@@ -325,10 +333,12 @@ fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
             assert!(served.iter().filter(|&&n| n > 0).count() > 1, "{served:?}");
             let loops = server.stats.loops();
             for (i, s) in loops.iter().enumerate() {
-                let what = format!("{balance:?}: loop {i}: {s}");
+                let what = format!("{backend:?} {balance:?}: loop {i}: {s}");
                 assert_eq!(s.accepts as usize, served[i], "{what}");
                 assert_eq!((s.notes, s.refusals), (0, 0), "{what}");
-                assert!(s.waits <= s.accepts + 1, "{what}");
+                if backend == Backend::Epoll {
+                    assert!(s.waits <= s.accepts + 1, "{what}");
+                }
             }
             drop(clients);
             server.stop(10).unwrap();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{config, connect_tcp, io_uring_setups, read_line, start, wait_until, within, Setup};
 use evio::{Action, Backend, Config, Conn, Events, Limits, LoadBalance, Receive, Server, Writer};
-use evio::{IoUringOptions, RingWake, Waker, Wakeups};
+use evio::{IoUringOptions, RingAccept, RingWake, Waker, Wakeups};
 
 /// Echoes, and keeps each connection's writer for the test to use.
 #[derive(Default)]
@@ -218,6 +218,65 @@ fn ch16_back_pressure_stops_and_restarts_the_receive() {
             assert_eq!(read_line(&mut c), "after\n", "{setup:?}");
             server.stop(10).unwrap();
         }
+    });
+}
+
+/// `RingAccept::Multishot` submits one accept for all the connections;
+/// `RingAccept::Single` one per connection (and the next one's, armed).
+/// Twenty clients, one after another, each with one round trip: the same
+/// receives and sends under both, so the difference is the accepts.
+#[test]
+fn ch16_multishot_accept_submits_once_single_once_per_connection() {
+    if !have_ring("ch16_multishot_accept_submits_once_single_once_per_connection") {
+        return;
+    }
+    const CLIENTS: u64 = 20;
+    let names = ["single", "multishot"];
+    assert_eq!(
+        names.map(|n| n.parse::<RingAccept>().unwrap()),
+        [RingAccept::Single, RingAccept::Multishot]
+    );
+    assert_eq!(RingAccept::default(), RingAccept::Multishot);
+    within(60, || {
+        let mut totals = Vec::new();
+        for accept in [RingAccept::Single, RingAccept::Multishot] {
+            let setup = Setup {
+                io_uring: IoUringOptions {
+                    accept,
+                    ..IoUringOptions::default()
+                },
+                ..Backend::IoUring.into()
+            };
+            let cfg = config(setup, 1, LoadBalance::Random);
+            let server = start(
+                setup,
+                Arc::new(Echo::default()),
+                cfg,
+                &["tcp://127.0.0.1:0"],
+            );
+            let mut clients = Vec::new();
+            for _ in 0..CLIENTS {
+                let mut c = connect_tcp(server.addr(0));
+                c.write_all(b"x\n").unwrap();
+                assert_eq!(read_line(&mut c), "x\n");
+                clients.push(c);
+            }
+            wait_until(10, "the last send counted", || {
+                server.stats.total().writes >= CLIENTS
+            });
+            let total = server.stats.total();
+            println!("{accept:?}: {total}");
+            assert_eq!(total.accepts, CLIENTS, "{accept:?}: {total}");
+            totals.push(total);
+            server.stop(10).unwrap();
+        }
+        let (single, multi) = (totals[0], totals[1]);
+        // A receive, a send and the next receive per client, whichever way.
+        assert!(multi.submitted <= 3 * CLIENTS + 3, "multishot: {multi}");
+        assert!(
+            single.submitted >= multi.submitted + CLIENTS,
+            "single: {single}\nmultishot: {multi}"
+        );
     });
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use evio::Stopper;
 use evio::{
     Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, Receive,
-    RingWake, Server, Wakeups, Writes,
+    RingAccept, RingWake, Server, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -71,6 +71,9 @@ pub struct ServerFlags {
     /// How another thread wakes an io_uring loop: eventfd, or msg-ring (Linux 6.13; chapter 16)
     #[arg(long, default_value = "eventfd")]
     pub uring_wake: RingWake,
+    /// How an io_uring loop keeps its accepts in flight: single, or multishot (chapter 16)
+    #[arg(long, default_value = "multishot")]
+    pub uring_accept: RingAccept,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub stats: u64,
@@ -130,6 +133,7 @@ impl ServerFlags {
             io_uring: IoUringOptions {
                 recv: self.uring_recv,
                 wake: self.uring_wake,
+                accept: self.uring_accept,
             },
             // New settings keep their defaults (`Config` asks for this).
             ..Config::default()

@@ -30,8 +30,8 @@ mod stats;
 use std::io;
 use std::sync::Arc;
 
-use crate::addr::{ListenAddr, Network, Target};
-use crate::api::{Accept, Action, Addr, Backend, Config, ServerInfo};
+use crate::addr::{ListenAddr, Network};
+use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
@@ -75,30 +75,6 @@ fn poll_choice(backend: Backend) -> io::Result<Choice> {
     }
 }
 
-// ANCHOR: bind_again
-/// `Accept::ReusePort`: one more socket for each address, bound with
-/// `SO_REUSEPORT` to the address and port the first one got (so port 0
-/// means the same port for every loop), or `None` for a unix socket.
-fn bind_again(addrs: &[ListenAddr], bound: &[Addr]) -> io::Result<Vec<Option<Listener>>> {
-    let again = |(a, b): (&ListenAddr, &Addr)| -> io::Result<Option<Listener>> {
-        let Some(sa) = b.socket_addr() else {
-            return Ok(None);
-        };
-        let target = Target::Inet {
-            host: sa.ip().to_string(),
-            port: sa.port(),
-        };
-        let l = Listener::bind(&ListenAddr {
-            target,
-            ..a.clone()
-        })?;
-        l.set_nonblocking()?;
-        Ok(Some(l))
-    };
-    addrs.iter().zip(bound).map(again).collect()
-}
-// ANCHOR_END: bind_again
-
 impl Server {
     // ANCHOR: bind
     /// Binds every parsed address (`evio::Server::bind` parsed them all
@@ -125,7 +101,11 @@ impl Server {
         let own = (0..num_loops)
             .map(|idx| {
                 if share && idx > 0 {
-                    bind_again(&addrs, &bound)
+                    let own = Listener::bind_again(&addrs, &bound)?;
+                    for l in own.iter().flatten() {
+                        l.set_nonblocking()?;
+                    }
+                    Ok(own)
                 } else {
                     Ok(Vec::new())
                 }

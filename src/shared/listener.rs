@@ -172,6 +172,33 @@ impl Listener {
         Ok((listeners, bound))
     }
 
+    // ANCHOR: bind_again
+    /// `Accept::ReusePort`: one more socket for each address, bound with
+    /// `SO_REUSEPORT` to the address and port the first one got (so port 0
+    /// means the same port for every loop), or `None` for a unix socket.
+    /// Blocking, as every socket `bind` makes.
+    pub(crate) fn bind_again(
+        addrs: &[ListenAddr],
+        bound: &[Addr],
+    ) -> io::Result<Vec<Option<Listener>>> {
+        let again = |(a, b): (&ListenAddr, &Addr)| -> io::Result<Option<Listener>> {
+            let Some(sa) = b.socket_addr() else {
+                return Ok(None);
+            };
+            let target = Target::Inet {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            };
+            Listener::bind(&ListenAddr {
+                target,
+                ..a.clone()
+            })
+            .map(Some)
+        };
+        addrs.iter().zip(bound).map(again).collect()
+    }
+    // ANCHOR_END: bind_again
+
     /// The bound address, with the port the kernel chose for port 0.
     pub(crate) fn local_addr(&self) -> io::Result<Addr> {
         Ok(match self {

@@ -22,6 +22,7 @@
 //!   the same fd number. So a closed connection keeps its slot, and its fd,
 //!   until its last completion (`Slot::leaving`).
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -33,14 +34,19 @@ use super::buffers::{self, BufRing};
 use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
-use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics, Receive};
+use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics, Receive, RingAccept};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
 
-/// How long a loop out of fds stops accepting (chapter 15).
+/// How long a loop out of fds, with no connection to shed or no spare to
+/// shed it with, stops accepting (chapter 15).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long a shedding accept may wait for a connection (see `shed`). The
+/// kernel reads it when the operation is submitted; a static outlives that.
+static SHED_WAIT: types::Timespec = types::Timespec::new().nsec(1_000_000);
 
 /// How long the loop waits, at its end, for its operations to come back.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -64,6 +70,8 @@ enum Op {
     /// A wake posted into the ring by another thread (`RingWake::MsgRing`),
     /// or the loop's own first one.
     Message = 7,
+    /// An accept whose connection is closed at once: out of fds (`shed`).
+    Shed = 8,
 }
 
 const ID_BITS: u64 = 36;
@@ -83,6 +91,7 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         5 => Op::DatagramIn,
         6 => Op::DatagramOut,
         7 => Op::Message,
+        8 => Op::Shed,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -92,6 +101,9 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
 /// What all loops of a server share.
 pub(crate) struct Shared {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own sockets, `own[loop][address]`;
+    /// empty for loop 0 (its are `listeners`) and under the other strategies.
+    own: Vec<Vec<Option<Listener>>>,
     balancer: Balancer,
     notes: Vec<Arc<NoteQueue<Note>>>,
     counters: Arc<[Counters]>,
@@ -100,6 +112,8 @@ pub(crate) struct Shared {
     panics: Panics,
     /// Multishot receives, or one at a time (`IoUringOptions::recv`).
     recv: Receive,
+    /// How accepts are kept in flight: multishot, or one at a time.
+    ring_accept: RingAccept,
 }
 
 impl Shared {
@@ -111,6 +125,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             listeners,
+            own: Vec::new(),
             balancer: Balancer::new(config.balance, notes.len()),
             notes,
             counters,
@@ -118,7 +133,13 @@ impl Shared {
             limits: config.limits.clone(),
             panics: config.panics,
             recv: config.io_uring.recv,
+            ring_accept: config.io_uring.accept,
         }
+    }
+
+    /// Gives each loop its own listeners (`Accept::ReusePort`).
+    pub(crate) fn with_own(self, own: Vec<Vec<Option<Listener>>>) -> Shared {
+        Shared { own, ..self }
     }
 }
 
@@ -205,11 +226,16 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Loop 0: which listeners have an accept in flight.
     accepting: Vec<bool>,
     /// Multishot accept (Linux 5.19): one submission, a completion per
-    /// connection. Off after the kernel refuses it with `EINVAL`.
+    /// connection. On if the config asks for `RingAccept::Multishot`; off
+    /// after the kernel refuses it with `EINVAL`.
     multishot: bool,
     /// Multishot receive (Linux 6.0), if `IoUringOptions::recv` asks for it.
     /// Off after the kernel refuses it with `EINVAL`.
     multishot_recv: bool,
+    /// An fd held in reserve for running out of fds (see `shed`).
+    spare: Option<OwnedFd>,
+    /// Which listeners have a shedding accept in flight (see `shed`).
+    shedding: Vec<bool>,
     /// Out of fds: accepting again at this instant (chapter 15).
     paused: Option<Instant>,
     /// The loop is ending: no operation is armed again.
@@ -252,8 +278,10 @@ impl<'s, E: Events> Loop<'s, E> {
             slots: Vec::new(),
             last_id: 0,
             accepting: vec![false; shared.listeners.len()],
-            multishot: true,
+            multishot: shared.ring_accept == RingAccept::Multishot,
             multishot_recv: shared.recv == Receive::Multishot,
+            spare: open_spare(),
+            shedding: vec![false; shared.listeners.len()],
             paused: None,
             stopping: false,
             now: Instant::now(),
@@ -294,11 +322,10 @@ impl<'s, E: Events> Loop<'s, E> {
         let mut notes = Vec::new();
         let mut next_tick = (self.idx == 0).then(Instant::now);
         self.arm_bell();
-        if self.idx == 0 {
-            self.udp = self.shared.listeners.iter().map(Udp::new).collect();
-            (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
-            (0..self.udp.len()).for_each(|li| self.arm_datagram(li));
-        }
+        let mine = |li| self.mine(li).and_then(Udp::new);
+        self.udp = (0..self.accepting.len()).map(mine).collect();
+        (0..self.accepting.len()).for_each(|li| self.arm_accept(li));
+        (0..self.udp.len()).for_each(|li| self.arm_datagram(li));
         let result = 'run: loop {
             let until = [next_tick, self.deadlines.next(), self.paused]
                 .into_iter()
@@ -394,6 +421,7 @@ impl<'s, E: Events> Loop<'s, E> {
             let (op, fd, id) = untag(data);
             let step = match op {
                 Some(Op::Accept) => self.accepted(fd as usize, res, flags),
+                Some(Op::Shed) => self.shed_done(fd as usize, res),
                 Some(Op::Bell) => {
                     self.bell_armed = false;
                     self.arm_bell();
@@ -440,18 +468,43 @@ impl<'s, E: Events> Loop<'s, E> {
     // ANCHOR_END: arm_bell
 
     // ANCHOR: accept
-    /// Loop 0 keeps one accept in flight per listener: multishot where the
-    /// kernel has it (one submission, then a completion per connection, for
-    /// as long as it says "more"), else one accept at a time.
+    // ANCHOR: mine
+    /// The listener of address `li` this loop serves: loop 0 every first
+    /// socket; under `Accept::ReusePort` each other loop its own socket of
+    /// each TCP and UDP address too. `None`: another loop serves it.
+    fn mine(&self, li: usize) -> Option<&'s Listener> {
+        let shared = self.shared;
+        match self.idx {
+            0 => Some(&shared.listeners[li]),
+            idx => shared.own.get(idx)?.get(li)?.as_ref(),
+        }
+    }
+
+    /// Whether the kernel's hash chose this loop for the connections of
+    /// listener `li` (`Accept::ReusePort`): then they are taken here,
+    /// whatever the balancing rule, as in the reactor.
+    fn hashed(&self, li: usize) -> bool {
+        let own = |idx: usize| self.shared.own.get(idx).and_then(|o| o.get(li)?.as_ref());
+        own(self.idx.max(1)).is_some()
+    }
+    // ANCHOR_END: mine
+
+    /// Keeps one accept in flight per listener this loop serves: multishot
+    /// if the config asks for it and the kernel has it (one submission,
+    /// then a completion per connection, for as long as it says "more"),
+    /// else one accept at a time.
     fn arm_accept(&mut self, li: usize) {
-        if self.accepting[li] || self.stopping || self.paused.is_some() {
+        if self.accepting[li] || self.shedding[li] || self.stopping || self.paused.is_some() {
             return;
         }
-        if let Listener::Udp(_) = self.shared.listeners[li] {
+        let Some(listener) = self.mine(li) else {
+            return; // another loop's
+        };
+        if let Listener::Udp(_) = listener {
             return; // served by `arm_datagram`
         }
         self.accepting[li] = true;
-        let fd = types::Fd(self.shared.listeners[li].fd());
+        let fd = types::Fd(listener.fd());
         let entry = match self.multishot {
             true => opcode::AcceptMulti::new(fd)
                 .flags(libc::SOCK_CLOEXEC)
@@ -464,8 +517,9 @@ impl<'s, E: Events> Loop<'s, E> {
     }
 
     /// An accept completed: a new connection's fd, or an error. The
-    /// connection is handed to the loop the balancer picks (the reactor's
-    /// `Accept::HandOff`), or taken here.
+    /// connection is taken here if the kernel's hash chose this loop
+    /// (`Accept::ReusePort`), else handed to the loop the balancer picks
+    /// (the reactor's `Accept::HandOff`), which may be this one.
     fn accepted(&mut self, li: usize, res: i32, flags: u32) -> Flow {
         let more = cqueue::more(flags);
         if !more {
@@ -481,13 +535,14 @@ impl<'s, E: Events> Loop<'s, E> {
                 }
                 libc::EINTR | libc::EAGAIN | libc::ECONNABORTED => Flow::Go,
                 err @ (libc::EMFILE | libc::ENFILE) => {
-                    // Out of fds: stop accepting for a moment rather than
-                    // spin on the same error (chapter 15).
-                    self.paused = Some(self.now + ACCEPT_PAUSE);
+                    // Out of fds: shed the waiting connection, or stop
+                    // accepting for a moment, rather than spin on the same
+                    // error (chapter 15).
                     if more {
                         let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
                         self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
                     }
+                    self.shed(li);
                     Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err)))
                 }
                 err => Flow::after((self.events).accept_error(&io::Error::from_raw_os_error(err))),
@@ -501,12 +556,19 @@ impl<'s, E: Events> Loop<'s, E> {
         if self.stopping {
             return Flow::Go; // dropped: closed
         }
-        let sock = self.shared.listeners[li].adopt(fd);
+        let Some(listener) = self.mine(li) else {
+            return Flow::Go; // not ours: cannot be
+        };
+        let sock = listener.adopt(fd);
         self.count(Count::Accepts, 1);
         let shared = self.shared;
         if shared.balancer.total() >= shared.limits.max_connections {
             self.count(Count::Rejected, 1);
             return Flow::Go;
+        }
+        if self.hashed(li) {
+            shared.balancer.add(self.idx);
+            return self.admit(sock, li);
         }
         let to = shared.balancer.choose(true);
         if to == self.idx {
@@ -518,6 +580,71 @@ impl<'s, E: Events> Loop<'s, E> {
         }
     }
     // ANCHOR_END: accept
+
+    // ANCHOR: shed
+    /// Out of fds: the connection that made the accept fail waits in the
+    /// listen queue, and would wait there until fds come back. As the
+    /// reactor does (chapter 15): close the spare fd, accept the connection
+    /// with the fd it freed and close it at once, then take the spare back.
+    /// The client sees its connection closed rather than hang.
+    ///
+    /// The listener is blocking, as this engine's are: an `accept` with no
+    /// connection waiting would block the loop. So the shedding accept goes
+    /// through the ring too, linked to a timeout (`IORING_OP_LINK_TIMEOUT`,
+    /// Linux 5.5) that cancels it if no connection waits (an accept can
+    /// fail with `EMFILE` with none waiting: the kernel takes the fd
+    /// first). A waiting connection is taken at once, before the timeout.
+    fn shed(&mut self, li: usize) {
+        let Some(listener) = self.mine(li).filter(|_| !self.shedding[li]) else {
+            return;
+        };
+        if self.spare.take().is_none() {
+            self.paused = Some(self.now + ACCEPT_PAUSE);
+            return;
+        }
+        self.shedding[li] = true;
+        let fd = types::Fd(listener.fd());
+        let accept = opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(tag(Op::Shed, li as RawFd, 0));
+        let wait = opcode::LinkTimeout::new(&SHED_WAIT).build();
+        // Linked entries must reach the kernel in one submission: a full
+        // queue is submitted first, so that `push` does not split them.
+        let room = {
+            let sq = self.ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if room < 2 {
+            self.count(Count::Waits, 1);
+            if let Err(e) = self.ring.submit() {
+                eprintln!("evio: io_uring submit failed: {e}");
+            }
+        }
+        self.push(accept);
+        self.push(wait.user_data(tag(Op::Cancel, 0, 0)));
+    }
+
+    /// The shedding accept came back: a connection, closed now, or
+    /// `ECANCELED` when none waited. Then the spare again, and accepting
+    /// again: at once if a connection was shed and the spare is back (the
+    /// next one in the queue is shed the same way), else after a pause, as
+    /// when another thread took the fd the spare freed.
+    fn shed_done(&mut self, li: usize, res: i32) -> Flow {
+        self.shedding[li] = false;
+        if res >= 0 {
+            // SAFETY: the kernel made this fd for us; dropped: closed.
+            drop(unsafe { OwnedFd::from_raw_fd(res) });
+        }
+        self.spare = open_spare();
+        if res < 0 || self.spare.is_none() {
+            self.paused = Some(self.now + ACCEPT_PAUSE);
+        }
+        self.arm_accept(li);
+        Flow::Go
+    }
+    // ANCHOR_END: shed
 
     // ANCHOR: datagram
     /// Loop 0 keeps one operation in flight per UDP listener (`udp.rs`):
@@ -939,6 +1066,10 @@ impl<'s, E: Events> Loop<'s, E> {
                 let cancel = opcode::AsyncCancel::new(tag(Op::Accept, li as RawFd, 0));
                 self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
             }
+            if self.shedding[li] {
+                let cancel = opcode::AsyncCancel::new(tag(Op::Shed, li as RawFd, 0));
+                self.push(cancel.build().user_data(tag(Op::Cancel, 0, 0)));
+            }
         }
         if self.bell_armed {
             let cancel = opcode::AsyncCancel::new(tag(Op::Bell, 0, 0));
@@ -972,10 +1103,16 @@ impl<'s, E: Events> Loop<'s, E> {
     fn in_flight(&self) -> bool {
         self.bell_armed
             || self.accepting.iter().any(|&a| a)
+            || self.shedding.iter().any(|&s| s)
             || self.udp.iter().flatten().any(|u| u.busy().is_some())
             || self.slots.iter().any(Option::is_some)
     }
     // ANCHOR_END: drain
+}
+
+/// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
+fn open_spare() -> Option<OwnedFd> {
+    File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 /// The connection at `fd`, if it is still the one with this id.
@@ -1050,6 +1187,7 @@ mod tests {
             (Op::DatagramIn, 0, 0),
             (Op::DatagramOut, 2, 0),
             (Op::Message, 0, 0),
+            (Op::Shed, 1, 0),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }

@@ -16,7 +16,7 @@
 //! | `udp.rs` | a UDP listener's datagrams and replies, by `recvmsg` and `sendmsg` on the ring |
 //!
 //! What this step leaves out, and why, is at the end of chapter 16:
-//! `Accept` strategies other than hand-off.
+//! `Accept::EveryLoop` and `Accept::Exclusive` (served as hand-off).
 
 mod buffers;
 mod event_loop;
@@ -31,8 +31,8 @@ use std::sync::{Arc, Barrier};
 
 use io_uring::IoUring;
 
-use crate::addr::ListenAddr;
-use crate::api::{Action, Config, RingWake, ServerInfo};
+use crate::addr::{ListenAddr, Network};
+use crate::api::{Accept, Action, Config, RingWake, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
@@ -167,6 +167,9 @@ fn ringers(wake: RingWake, loops: usize) -> io::Result<Vec<Ringer>> {
 /// A bound server on io_uring, ready to run.
 pub struct Server {
     listeners: Vec<Listener>,
+    /// `Accept::ReusePort`: each loop's own socket for each address,
+    /// `own[loop][address]` (none for loop 0, whose are `listeners`).
+    own: Vec<Vec<Option<Listener>>>,
     bells: Vec<Ringer>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     config: Config,
@@ -184,14 +187,32 @@ impl Server {
         // that opened it (see `probe`), and must interrupt no other.
         probe()?;
         let num_loops = config.num_loops();
+        // ReusePort: every loop accepts on its own socket of each TCP
+        // address, all bound with SO_REUSEPORT (the first one too, or the
+        // others cannot join it), as the reactor's (chapter 13). A unix
+        // socket cannot be shared: loop 0 accepts on it and hands out.
+        let share = config.accept == Accept::ReusePort && num_loops > 1;
+        let addrs: Vec<ListenAddr> = (addrs.iter())
+            .map(|a| ListenAddr {
+                reuse_port: a.reuse_port || share && a.network != Network::Unix,
+                ..a.clone()
+            })
+            .collect();
         // Blocking listeners and sockets: io_uring waits for them itself.
-        let (listeners, bound) = Listener::bind_all(addrs)?;
+        let (listeners, bound) = Listener::bind_all(&addrs)?;
+        let own = (0..num_loops)
+            .map(|idx| match share && idx > 0 {
+                true => Listener::bind_again(&addrs, &bound),
+                false => Ok(Vec::new()),
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let bells = ringers(config.io_uring.wake, num_loops)?;
         let notes = (bells.iter())
             .map(|b| Arc::new(NoteQueue::with_wakeups(Box::new(b.clone()), config.wakeups)))
             .collect();
         Ok(Server {
             listeners,
+            own,
             bells,
             notes,
             config,
@@ -232,7 +253,8 @@ impl Server {
             self.notes.clone(),
             self.counters.clone(),
             &self.config,
-        );
+        )
+        .with_own(self.own);
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let queues = self.notes.clone();
         let opened = Barrier::new(self.bells.len());

@@ -150,17 +150,23 @@ pub fn wake_setups() -> Vec<Setup> {
 }
 // ANCHOR_END: wake_setups
 
-/// [`backends()`], plus the reactor on epoll with chapter 13's
-/// `Accept::ReusePort` (a socket per loop, spread by the kernel's hash):
-/// for the suites where who accepts matters (chapters 5 and 6, and
-/// chapter 8's UDP), so that the rest of `cargo test` does not grow.
-/// Only on epoll: Linux spreads by hash, macOS and the BSDs do not.
+/// [`backends()`], plus the reactor on epoll and the io_uring engine with
+/// chapter 13's `Accept::ReusePort` (a socket per loop, spread by the
+/// kernel's hash): for the suites where who accepts matters (chapters 5
+/// and 6, and chapter 8's UDP), so that the rest of `cargo test` does not
+/// grow. Only on Linux: Linux spreads by hash, macOS and the BSDs do not.
 pub fn accept_setups() -> Vec<Setup> {
     let mut all = backends();
     if evio::poll::HAS_EPOLL {
         all.push(Setup {
             accept: Accept::ReusePort,
             ..Backend::Epoll.into()
+        });
+    }
+    if io_uring() {
+        all.push(Setup {
+            accept: Accept::ReusePort,
+            ..Backend::IoUring.into()
         });
     }
     all
