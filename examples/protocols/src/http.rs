@@ -469,21 +469,26 @@ pub fn append_response(
 /// thread (each loop is a thread): evio formats it for every response.
 pub fn date_now() -> [u8; 29] {
     use std::cell::Cell;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
     thread_local! {
-        static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+        /// The second last formatted, `from..until`, and its text.
+        static SECOND: Cell<(SystemTime, SystemTime)> = const { Cell::new((UNIX_EPOCH, UNIX_EPOCH)) };
+        static TEXT: Cell<[u8; 29]> = const { Cell::new([0; 29]) };
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    CACHE.with(|c| {
-        let (secs, text) = c.get();
-        if secs == now {
-            return text;
-        }
-        let text = format_date(now);
-        c.set((now, text));
-        text
-    })
+    let now = SystemTime::now();
+    // Two comparisons of times are all most responses cost: turning `now`
+    // into seconds (`duration_since`) costs twice as much as reading the
+    // clock, and is done once a second instead. A range, not just its end,
+    // so that a clock set back is followed at once.
+    if SECOND.get().0 <= now && now < SECOND.get().1 {
+        return TEXT.get();
+    }
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let from = UNIX_EPOCH + Duration::from_secs(secs);
+    let text = format_date(secs);
+    SECOND.set((from, from + Duration::from_secs(1)));
+    TEXT.set(text);
+    text
 }
 // ANCHOR_END: date
 
@@ -758,6 +763,23 @@ mod tests {
             &format_date(4_102_444_799),
             b"Thu, 31 Dec 2099 23:59:59 GMT"
         );
+    }
+
+    #[test]
+    fn ch12_http_date_now_is_the_current_second() {
+        let secs = || {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.unwrap().as_secs()
+        };
+        // Twice, the second from the cache; each between two clock reads.
+        for _ in 0..2 {
+            let (before, date, after) = (secs(), date_now(), secs());
+            assert!(
+                [before, after].iter().any(|&s| format_date(s) == date),
+                "{}",
+                String::from_utf8_lossy(&date)
+            );
+        }
     }
 
     fn request() -> impl Strategy<Value = Vec<u8>> {
