@@ -353,9 +353,11 @@ fn trim(s: &[u8]) -> &[u8] {
 /// `METHOD SP target SP HTTP/1.x`.
 fn request_line(line: &[u8]) -> Result<(&[u8], &[u8], Version), Error> {
     let bad = Error::BadRequest("malformed request line\n");
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    // At most three parts: a space after the second lands in `version`,
+    // which the `match` below then refuses, so the version's bytes need no
+    // search for a fourth part.
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
         return Err(bad);
     };
@@ -400,13 +402,17 @@ fn check_partial_request_line(partial: &[u8]) -> Result<(), Error> {
 
 /// `Name: value` → `(name, value)`; `None` if the line is not a header.
 fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-    // No blank between name and colon (RFC 9112, section 5.1), which also
-    // refuses obsolete line folding (a line starting with a blank).
-    if name.is_empty() || !all_in(name, TOKEN) {
+    // The name is token characters, and the first byte after them must be
+    // the colon: no blank between name and colon (RFC 9112, section 5.1),
+    // which also refuses obsolete line folding (a line starting with a
+    // blank). One pass finds the colon and checks the name.
+    let colon = line
+        .iter()
+        .position(|&b| CLASSES[usize::from(b)] & TOKEN == 0)?;
+    if colon == 0 || line[colon] != b':' {
         return None;
     }
+    let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
     if !all_in(value, FIELD) {
         return None;
     }
@@ -420,7 +426,7 @@ fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
 /// digits after a colon. Empty is allowed (a target with no authority).
 fn valid_host(v: &[u8]) -> bool {
     let unreserved_or_sub = |b: u8| CLASSES[usize::from(b)] & HOST != 0;
-    let (host, port) = if let Some(rest) = v.strip_prefix(b"[") {
+    let port = if let Some(rest) = v.strip_prefix(b"[") {
         let Some(end) = rest.iter().position(|&b| b == b']') else {
             return false;
         };
@@ -428,31 +434,32 @@ fn valid_host(v: &[u8]) -> bool {
         if literal.is_empty() || !literal.iter().all(|&b| unreserved_or_sub(b) || b == b':') {
             return false;
         }
-        (&b""[..], &rest[end + 1..])
+        &rest[end + 1..]
     } else {
-        let colon = v.iter().position(|&b| b == b':').unwrap_or(v.len());
-        (&v[..colon], &v[colon..])
+        // The name up to the first colon, checked as it is searched for:
+        // a colon is neither unreserved, a sub-delimiter nor a hex digit.
+        let mut i = 0;
+        while i < v.len() {
+            match v[i] {
+                b if unreserved_or_sub(b) => i += 1,
+                // Every `%` starts an escape of two hex digits.
+                b'%' if v.len() > i + 2
+                    && v[i + 1].is_ascii_hexdigit()
+                    && v[i + 2].is_ascii_hexdigit() =>
+                {
+                    i += 3
+                }
+                b':' => break,
+                _ => return false,
+            }
+        }
+        &v[i..]
     };
-    let port_ok = match port.split_first() {
+    match port.split_first() {
         None => true,
         Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
         Some(_) => false,
-    };
-    // Every `%` starts an escape of two hex digits.
-    let mut i = 0;
-    while i < host.len() {
-        match host[i] {
-            b'%' if host.len() > i + 2
-                && host[i + 1].is_ascii_hexdigit()
-                && host[i + 2].is_ascii_hexdigit() =>
-            {
-                i += 3
-            }
-            b if unreserved_or_sub(b) => i += 1,
-            _ => return false,
-        }
     }
-    port_ok
 }
 // ANCHOR_END: valid_host
 
