@@ -32,6 +32,9 @@ port=$((20000 + RANDOM % 20000))
 valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" "$@" --port "$port" \
     >"$dir/server.log" 2>&1 &
 server=$!
+# A client that fails (an unexpected answer, a closed connection) must not
+# leave the server running under valgrind.
+trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 150); do
     ss -ltn | grep -q ":$port " && break
     sleep 0.2
