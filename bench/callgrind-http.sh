@@ -35,8 +35,11 @@ server=$!
 # A client that fails (an unexpected answer, a closed connection) must not
 # leave the server running under valgrind.
 trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
+# Listening: this server, on this port (on a shared machine another process
+# may hold the port, and then this one has failed to start).
 for _ in $(seq 150); do
-    ss -ltn | grep -q ":$port " && break
+    ss -ltnpH "sport = :$port" | grep -q "pid=$server," && break
+    kill -0 "$server" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
     sleep 0.2
 done
 result=$(python3 "$client" "$port" "$server" 50 "$requests" "$depth")
