@@ -57,8 +57,9 @@ impl Events for Http {
         }
         let mut used = 0;
         let mut action = Action::None;
-        // Every complete request in `data`, in order: pipelining.
-        loop {
+        // Every complete request in `data`, in order: pipelining. (Nothing
+        // left is "need more" without asking `parse`.)
+        while used < data.len() {
             match http::parse(&data[used..]) {
                 Ok(Some(req)) => {
                     used += req.len;
