@@ -274,6 +274,41 @@ pub struct IoUringOptions {
     pub wake: RingWake,
     /// How a loop keeps its accepts in flight.
     pub accept: RingAccept,
+    /// When a loop hands the kernel what it has queued.
+    pub submit: RingSubmit,
+}
+
+// ANCHOR: ring_submit
+/// When an io_uring loop hands the kernel the operations it has queued
+/// (chapter 16). Only `Backend::IoUring` reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingSubmit {
+    /// Once a turn: the `io_uring_enter` that waits carries every receive,
+    /// send and accept queued since the last one. The default, and the
+    /// point of a ring.
+    #[default]
+    Batched,
+    /// Each operation at once, with an `io_uring_enter` of its own, as a
+    /// readiness loop makes one system call per read or write: what
+    /// batching saves, measured (chapter 16). Slower; for comparison only.
+    EachOp,
+}
+// ANCHOR_END: ring_submit
+
+impl std::str::FromStr for RingSubmit {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--uring-submit` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "batched" => Ok(RingSubmit::Batched),
+            "each-op" | "each" => Ok(RingSubmit::EachOp),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown io_uring submit {s:?}: expected batched or each-op"),
+            )),
+        }
+    }
 }
 
 /// How the io_uring engine keeps a receive in flight for a connection.

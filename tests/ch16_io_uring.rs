@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{config, connect_tcp, io_uring_setups, read_line, start, wait_until, within, Setup};
 use evio::{Action, Backend, Config, Conn, Events, Limits, LoadBalance, Receive, Server, Writer};
-use evio::{IoUringOptions, RingAccept, RingWake, Waker, Wakeups};
+use evio::{IoUringOptions, RingAccept, RingSubmit, RingWake, Waker, Wakeups};
 
 /// Echoes, and keeps each connection's writer for the test to use.
 #[derive(Default)]
@@ -283,6 +283,69 @@ fn ch16_multishot_accept_submits_once_single_once_per_connection() {
 /// A connection closed from another thread while its receive is in flight:
 /// the receive is cancelled, the fd closed only after it came back, and the
 /// connections after it (which may get the same fd number) are served.
+#[test]
+fn ch16_each_op_submission_costs_a_system_call_per_operation() {
+    if !have_ring("ch16_each_op_submission_costs_a_system_call_per_operation") {
+        return;
+    }
+    const CLIENTS: u64 = 20;
+    const ROUNDS: u64 = 10;
+    let names = ["batched", "each-op"];
+    assert_eq!(
+        names.map(|n| n.parse::<RingSubmit>().unwrap()),
+        [RingSubmit::Batched, RingSubmit::EachOp]
+    );
+    assert_eq!(RingSubmit::default(), RingSubmit::Batched);
+    within(60, || {
+        for submit in [RingSubmit::Batched, RingSubmit::EachOp] {
+            let setup = Setup {
+                io_uring: IoUringOptions {
+                    submit,
+                    ..IoUringOptions::default()
+                },
+                ..Backend::IoUring.into()
+            };
+            let cfg = config(setup, 1, LoadBalance::Random);
+            let server = start(
+                setup,
+                Arc::new(Echo::default()),
+                cfg,
+                &["tcp://127.0.0.1:0"],
+            );
+            // Every client writes, then every client reads: one turn of
+            // the loop finds many receives done, and has as many sends and
+            // receives to submit.
+            let mut clients: Vec<_> = (0..CLIENTS).map(|_| connect_tcp(server.addr(0))).collect();
+            for i in 0..ROUNDS {
+                for c in &mut clients {
+                    c.write_all(format!("{i}\n").as_bytes()).unwrap();
+                }
+                for c in &mut clients {
+                    assert_eq!(read_line(c), format!("{i}\n"), "{submit:?}");
+                }
+            }
+            wait_until(10, "the last send counted", || {
+                server.stats.total().writes >= CLIENTS * ROUNDS
+            });
+            let total = server.stats.total();
+            println!("{submit:?}: {total}");
+            // Each round trip submits a send and the next receive. Batched,
+            // a turn's go with its one `io_uring_enter` (the wait); each-op,
+            // every one has an `io_uring_enter` of its own (counted as a
+            // wait too), and the turns still wait.
+            match submit {
+                RingSubmit::Batched => {
+                    assert!(2 * total.waits <= total.submitted, "{submit:?}: {total}")
+                }
+                RingSubmit::EachOp => {
+                    assert!(total.waits > total.submitted, "{submit:?}: {total}")
+                }
+            }
+            server.stop(10).unwrap();
+        }
+    });
+}
+
 #[test]
 fn ch16_a_close_cancels_the_receive_in_flight() {
     if !have_ring("ch16_a_close_cancels_the_receive_in_flight") {

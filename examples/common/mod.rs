@@ -16,7 +16,7 @@ use std::time::Duration;
 use evio::Stopper;
 use evio::{
     Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, Receive,
-    RingAccept, RingWake, Server, Wakeups, Writes,
+    RingAccept, RingSubmit, RingWake, Server, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -74,6 +74,9 @@ pub struct ServerFlags {
     /// How an io_uring loop keeps its accepts in flight: single, or multishot (chapter 16)
     #[arg(long, default_value = "multishot")]
     pub uring_accept: RingAccept,
+    /// When an io_uring loop submits: batched (once a turn), or each-op (chapter 16)
+    #[arg(long, default_value = "batched")]
+    pub uring_submit: RingSubmit,
     /// Print each loop's counters to stderr every SECONDS (0: never)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub stats: u64,
@@ -134,6 +137,7 @@ impl ServerFlags {
                 recv: self.uring_recv,
                 wake: self.uring_wake,
                 accept: self.uring_accept,
+                submit: self.uring_submit,
             },
             // New settings keep their defaults (`Config` asks for this).
             ..Config::default()

@@ -34,7 +34,9 @@ use super::buffers::{self, BufRing};
 use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
-use crate::api::{Action, Config, Flow, Limits, LoadBalance, Panics, Receive, RingAccept};
+use crate::api::{
+    Action, Config, Flow, Limits, LoadBalance, Panics, Receive, RingAccept, RingSubmit,
+};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -114,6 +116,8 @@ pub(crate) struct Shared {
     recv: Receive,
     /// How accepts are kept in flight: multishot, or one at a time.
     ring_accept: RingAccept,
+    /// Once a turn, or each operation at once (`IoUringOptions::submit`).
+    submit: RingSubmit,
 }
 
 impl Shared {
@@ -134,6 +138,7 @@ impl Shared {
             panics: config.panics,
             recv: config.io_uring.recv,
             ring_accept: config.io_uring.accept,
+            submit: config.io_uring.submit,
         }
     }
 
@@ -236,6 +241,9 @@ pub(crate) struct Loop<'s, E: Events> {
     spare: Option<OwnedFd>,
     /// Which listeners have a shedding accept in flight (see `shed`).
     shedding: Vec<bool>,
+    /// The entry being pushed is linked to the next (`IO_LINK`): under
+    /// `RingSubmit::EachOp` the two are submitted together.
+    linking: bool,
     /// Out of fds: accepting again at this instant (chapter 15).
     paused: Option<Instant>,
     /// The loop is ending: no operation is armed again.
@@ -282,6 +290,7 @@ impl<'s, E: Events> Loop<'s, E> {
             multishot_recv: shared.recv == Receive::Multishot,
             spare: open_spare(),
             shedding: vec![false; shared.listeners.len()],
+            linking: false,
             paused: None,
             stopping: false,
             now: Instant::now(),
@@ -307,13 +316,24 @@ impl<'s, E: Events> Loop<'s, E> {
         // operation of theirs is in flight, and the ring only after the
         // loop's ring is gone.
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
-            self.count(Count::Waits, 1);
-            if let Err(e) = self.ring.submit() {
-                eprintln!("evio: io_uring submit failed: {e}");
-            }
+            self.submit_now();
+        }
+        // `RingSubmit::EachOp`: what the loop would pay without batching.
+        // An entry linked to the next one waits for it (see `shed`).
+        if self.shared.submit == RingSubmit::EachOp && !self.linking {
+            self.submit_now();
         }
     }
     // ANCHOR_END: push
+
+    /// One `io_uring_enter` that submits and does not wait (counted as a
+    /// wait, as the loop's own are).
+    fn submit_now(&mut self) {
+        self.count(Count::Waits, 1);
+        if let Err(e) = self.ring.submit() {
+            eprintln!("evio: io_uring submit failed: {e}");
+        }
+    }
 
     // ANCHOR: run
     /// Runs until a stop note, a `Shutdown`, or a ring error; then closes
@@ -617,12 +637,11 @@ impl<'s, E: Events> Loop<'s, E> {
             sq.capacity() - sq.len()
         };
         if room < 2 {
-            self.count(Count::Waits, 1);
-            if let Err(e) = self.ring.submit() {
-                eprintln!("evio: io_uring submit failed: {e}");
-            }
+            self.submit_now();
         }
+        self.linking = true;
         self.push(accept);
+        self.linking = false;
         self.push(wait.user_data(tag(Op::Cancel, 0, 0)));
     }
 
