@@ -177,6 +177,7 @@ impl Listener {
     /// `SO_REUSEPORT` to the address and port the first one got (so port 0
     /// means the same port for every loop), or `None` for a unix socket.
     /// Blocking, as every socket `bind` makes.
+    #[cfg(unix)] // the reactor and io_uring
     pub(crate) fn bind_again(
         addrs: &[ListenAddr],
         bound: &[Addr],

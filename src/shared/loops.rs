@@ -128,6 +128,7 @@ pub(crate) fn run_loops<T: Send, R>(
 /// length of the call unless no other thread shares the table (`fdget`;
 /// chapter 14 measures it). tokio's `current_thread` runtime is one thread
 /// too.
+#[cfg(unix)] // the reactor and io_uring
 pub(crate) fn run_loops_here<T: Send, R>(
     mut items: Vec<T>,
     run: impl Fn(usize, T, &Report) -> io::Result<()> + Sync,

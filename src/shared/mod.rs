@@ -41,8 +41,10 @@ pub(crate) use deadlines::{Clocks, Deadlines};
 #[cfg(unix)]
 pub(crate) use deliver::delivered;
 pub(crate) use listener::Listener;
+#[cfg(unix)]
+pub(crate) use loops::run_loops_here;
 pub use loops::Stopper;
-pub(crate) use loops::{catch, run_loops, run_loops_here, Report, Stop};
+pub(crate) use loops::{catch, run_loops, Report, Stop};
 #[cfg(unix)]
 pub(crate) use note::{Note, StopNotes};
 pub(crate) use sock::Sock;
