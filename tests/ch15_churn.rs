@@ -89,8 +89,9 @@ fn ch15_twenty_thousand_resets_leave_no_thread_or_fd_behind() {
         // Not io_uring's multishot receive: it loses one or two resets in
         // 20,000 here (Linux 6.18). The stuck connection's slot says a
         // multishot receive is in flight, a `recv(MSG_PEEK)` on it returns
-        // ECONNRESET, and no completion ever comes (chapter 16, "Multishot
-        // receive"). `Receive::Single`, the default, loses none.
+        // ECONNRESET, and no completion ever comes (chapter 16 tells it,
+        // under multishot receive). `Receive::Single`, the default, loses
+        // none.
         let lost_resets = |s: &common::Setup| s.io_uring.recv == Receive::Multishot;
         for setup in backends().into_iter().filter(|s| !lost_resets(s)) {
             let (threads_before, fds_before) = (threads(), fds());
