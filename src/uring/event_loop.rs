@@ -35,7 +35,8 @@ use super::note::{Note, Open, Ringer};
 use super::sends::Sends;
 use super::udp::{Busy, Udp};
 use crate::api::{
-    Action, Config, Flow, Limits, LoadBalance, Panics, Receive, RingAccept, RingSubmit,
+    Action, Config, Flow, IoUringOptions, Limits, LoadBalance, Panics, Receive, RingAccept,
+    RingSubmit,
 };
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
@@ -112,12 +113,8 @@ pub(crate) struct Shared {
     writer_limit: usize,
     limits: Limits,
     panics: Panics,
-    /// Multishot receives, or one at a time (`IoUringOptions::recv`).
-    recv: Receive,
-    /// How accepts are kept in flight: multishot, or one at a time.
-    ring_accept: RingAccept,
-    /// Once a turn, or each operation at once (`IoUringOptions::submit`).
-    submit: RingSubmit,
+    /// The techniques the config chose (`IoUringOptions`, chapter 16).
+    options: IoUringOptions,
 }
 
 impl Shared {
@@ -136,9 +133,7 @@ impl Shared {
             writer_limit: config.writer_limit(),
             limits: config.limits.clone(),
             panics: config.panics,
-            recv: config.io_uring.recv,
-            ring_accept: config.io_uring.accept,
-            submit: config.io_uring.submit,
+            options: config.io_uring,
         }
     }
 
@@ -286,8 +281,8 @@ impl<'s, E: Events> Loop<'s, E> {
             slots: Vec::new(),
             last_id: 0,
             accepting: vec![false; shared.listeners.len()],
-            multishot: shared.ring_accept == RingAccept::Multishot,
-            multishot_recv: shared.recv == Receive::Multishot,
+            multishot: shared.options.accept == RingAccept::Multishot,
+            multishot_recv: shared.options.recv == Receive::Multishot,
             spare: open_spare(),
             shedding: vec![false; shared.listeners.len()],
             linking: false,
@@ -320,7 +315,7 @@ impl<'s, E: Events> Loop<'s, E> {
         }
         // `RingSubmit::EachOp`: what the loop would pay without batching.
         // An entry linked to the next one waits for it (see `shed`).
-        if self.shared.submit == RingSubmit::EachOp && !self.linking {
+        if self.shared.options.submit == RingSubmit::EachOp && !self.linking {
             self.submit_now();
         }
     }
