@@ -38,7 +38,7 @@ use crate::conn::{Conn, Deliver, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll, Signal};
-use crate::shared::Sock;
+use crate::shared::{Sock, Spare};
 
 /// The connection's fd, as the fake poller knows it.
 const FD: RawFd = 7;
@@ -419,7 +419,7 @@ impl<'a> World<'a> {
         let poll = FakePoll {
             reg: Arc::clone(&reg),
         };
-        let mut lp = Loop::new(0, poll, notes, shared, events);
+        let mut lp = Loop::new(0, poll, Spare::default(), notes, shared, events);
         lp.set_read_buffer(READ_BUFFER);
         let sock = FakeSocket {
             wire: wire.clone(),

@@ -14,9 +14,8 @@
 //! fake socket and a fake poller, from accept to close or detach.
 
 use std::fmt;
-use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,9 @@ use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
-use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
+use crate::shared::{
+    self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock, Spare,
+};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).
@@ -175,7 +176,7 @@ pub(crate) struct Loop<'s, E: Events, P: Poll, S = Sock> {
     /// Reply buffer for UDP datagrams.
     udp_out: Vec<u8>,
     /// An fd held in reserve for running out of fds (see `shed`).
-    spare: Option<OwnedFd>,
+    spare: Spare,
     /// Out of fds with no spare: the listeners this loop stopped watching,
     /// and when to watch them again (see `shed`).
     paused: Option<(Instant, Vec<usize>)>,
@@ -215,15 +216,11 @@ fn trace(
     );
 }
 
-/// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
-fn open_spare() -> Option<OwnedFd> {
-    File::open("/dev/null").ok().map(OwnedFd::from)
-}
-
 impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     pub(crate) fn new(
         idx: usize,
         poll: P,
+        spare: Spare,
         notes: Arc<NoteQueue<Note>>,
         shared: &'s Shared,
         events: &'s E,
@@ -239,7 +236,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             slots: Vec::new(),
             last_id: 0,
             udp_out: Vec::new(),
-            spare: open_spare(),
+            spare,
             paused: None,
             now: Instant::now(),
             deadlines: Deadlines::new(),
@@ -617,9 +614,8 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// `ACCEPT_PAUSE` and tries again after, instead of spinning.
     fn shed(&mut self, li: usize) {
         let listener = self.listener(li);
-        let shed = self.spare.take().is_some() && listener.accept_nonblocking().is_ok();
-        self.spare = open_spare();
-        if shed && self.spare.is_some() {
+        let shed = self.spare.release() && listener.accept_nonblocking().is_ok();
+        if self.spare.restore() && shed {
             return;
         }
         if self.poll.delete(listener.fd()).is_ok() {
@@ -643,9 +639,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 _ => self.poll.add(fd, Interest::READ),
             };
         }
-        if self.spare.is_none() {
-            self.spare = open_spare();
-        }
+        self.spare.restore();
     }
     // ANCHOR_END: shed
 

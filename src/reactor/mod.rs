@@ -35,7 +35,7 @@ use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
+use crate::shared::{run_loops_here, Counters, Listener, Report, Spare, Stats, StopNotes, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
 
@@ -46,8 +46,9 @@ pub struct Server {
     /// `Accept::ReusePort`: each loop's own socket for each address,
     /// `own[loop][address]` (none for loop 0, whose are `listeners`).
     own: Vec<Vec<Option<Listener>>>,
-    /// One poller per loop, of the backend the config chose at run time.
-    polls: Vec<AnyPoll>,
+    /// One poller per loop, of the backend the config chose at run time,
+    /// and the loop's spare fd if it accepts (chapter 15).
+    polls: Vec<(AnyPoll, Spare)>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     config: Config,
     /// Each loop's counters (chapter 13), read by `stats`.
@@ -138,10 +139,18 @@ impl Server {
                     }
                 }
             }
+            // A loop that accepts keeps a spare fd, opened now: a loop that
+            // opened it as it started could take the fd another loop's
+            // spare had freed to shed a connection with (`shared/spare.rs`).
+            let accepts = match config.accept {
+                Accept::EveryLoop | Accept::Exclusive => true,
+                Accept::HandOff => idx == 0,
+                Accept::ReusePort => idx == 0 || own.iter().any(Option::is_some),
+            };
             // Decision: *when to signal*: on every note (evio), or coalesced.
             let signal = Box::new(poll.signal());
             notes.push(Arc::new(NoteQueue::with_wakeups(signal, config.wakeups)));
-            polls.push(poll);
+            polls.push((poll, Spare::open(accepts)));
         }
         Ok(Server {
             listeners,
@@ -196,8 +205,8 @@ impl Server {
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let queues = self.notes.clone();
         let items = self.polls.into_iter().zip(self.notes).collect();
-        let run = |idx, (poll, notes), _: &Report| {
-            Loop::<E, AnyPoll>::new(idx, poll, notes, &shared, events).run()
+        let run = |idx, ((poll, spare), notes), _: &Report| {
+            Loop::<E, AnyPoll>::new(idx, poll, spare, notes, &shared, events).run()
         };
         let result = run_loops_here(items, run, |reports| {
             // The first loop to end ends them all (evio signals its main

@@ -22,7 +22,6 @@
 //!   the same fd number. So a closed connection keeps its slot, and its fd,
 //!   until its last completion (`Slot::leaving`).
 
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -41,7 +40,9 @@ use crate::api::{
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
+use crate::shared::{
+    self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock, Spare,
+};
 
 /// How long a loop out of fds, with no connection to shed or no spare to
 /// shed it with, stops accepting (chapter 15).
@@ -233,7 +234,7 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Off after the kernel refuses it with `EINVAL`.
     multishot_recv: bool,
     /// An fd held in reserve for running out of fds (see `shed`).
-    spare: Option<OwnedFd>,
+    spare: Spare,
     /// Which listeners have a shedding accept in flight (see `shed`).
     shedding: Vec<bool>,
     /// The entry being pushed is linked to the next (`IO_LINK`): under
@@ -251,10 +252,10 @@ pub(crate) struct Loop<'s, E: Events> {
 impl<'s, E: Events> Loop<'s, E> {
     pub(crate) fn new(
         idx: usize,
-        ring: IoUring,
-        buffers: BufRing,
+        (ring, buffers): (IoUring, BufRing),
         bell: Ringer,
         notes: Arc<NoteQueue<Note>>,
+        spare: Spare,
         shared: &'s Shared,
         events: &'s E,
     ) -> Self {
@@ -283,7 +284,7 @@ impl<'s, E: Events> Loop<'s, E> {
             accepting: vec![false; shared.listeners.len()],
             multishot: shared.options.accept == RingAccept::Multishot,
             multishot_recv: shared.options.recv == Receive::Multishot,
-            spare: open_spare(),
+            spare,
             shedding: vec![false; shared.listeners.len()],
             linking: false,
             paused: None,
@@ -613,7 +614,9 @@ impl<'s, E: Events> Loop<'s, E> {
         let Some(listener) = self.mine(li).filter(|_| !self.shedding[li]) else {
             return;
         };
-        if self.spare.take().is_none() {
+        // A spare lost to another thread is taken back first, if an fd is
+        // free again (closed at once: its fd is the accept's).
+        if !(self.spare.restore() && self.spare.release()) {
             self.paused = Some(self.now + ACCEPT_PAUSE);
             return;
         }
@@ -651,8 +654,7 @@ impl<'s, E: Events> Loop<'s, E> {
             // SAFETY: the kernel made this fd for us; dropped: closed.
             drop(unsafe { OwnedFd::from_raw_fd(res) });
         }
-        self.spare = open_spare();
-        if res < 0 || self.spare.is_none() {
+        if !self.spare.restore() || res < 0 {
             self.paused = Some(self.now + ACCEPT_PAUSE);
         }
         self.arm_accept(li);
@@ -1122,11 +1124,6 @@ impl<'s, E: Events> Loop<'s, E> {
             || self.slots.iter().any(Option::is_some)
     }
     // ANCHOR_END: drain
-}
-
-/// Opens `/dev/null` as a spare file descriptor (std opens it close-on-exec).
-fn open_spare() -> Option<OwnedFd> {
-    File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 /// The connection at `fd`, if it is still the one with this id.
