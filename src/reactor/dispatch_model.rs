@@ -33,12 +33,13 @@ use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner
 use super::dispatch::ConnIo;
 use super::event_loop::{Loop, Shared, Socket};
 use super::note::Note;
+use super::spare::Spare;
 use crate::api::{Action, Flow, Options, Stream, Writes};
 use crate::conn::{Conn, Deliver, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll, Signal};
-use crate::shared::{Sock, Spare};
+use crate::shared::Sock;
 
 /// The connection's fd, as the fake poller knows it.
 const FD: RawFd = 7;

@@ -22,15 +22,14 @@ use std::time::{Duration, Instant};
 use super::balance;
 use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
+use super::spare::Spare;
 use super::stats::Counted;
 use crate::api::{Accept, Action, Addr, Config, Flow, Limits, LoadBalance, Panics, Stream, Writes};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{Event, Interest, Poll};
-use crate::shared::{
-    self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock, Spare,
-};
+use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
 
 /// The size of each loop's read buffer, shared by all its connections:
 /// evio's 64 KiB (`0xFFFF`).

@@ -13,6 +13,7 @@
 //! | `note.rs` | the wake rule (the notes are `src/shared/note.rs`) | `loopNote`, `Wake` |
 //! | `dispatch.rs` | the per-connection steps | `loopRun` switch, `loopRead`... |
 //! | `event_loop.rs` | one loop | `loopRun`, `loopAccept`, `loopNote`... |
+//! | `spare.rs` | the fd a loop that accepts keeps for running out of fds (chapter 15) | none |
 //! | `stats.rs` | each loop's counters (chapter 13) | none |
 //! | `dispatch_model.rs` | chapter 11's state-machine test of the loop (tests only) | none |
 //!
@@ -25,6 +26,7 @@ pub(crate) mod dispatch;
 mod dispatch_model;
 mod event_loop;
 pub(crate) mod note;
+mod spare;
 mod stats;
 
 use std::io;
@@ -35,9 +37,10 @@ use crate::api::{Accept, Action, Backend, Config, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
 use crate::poll::{AnyPoll, Choice, Interest, Poll};
-use crate::shared::{run_loops_here, Counters, Listener, Report, Spare, Stats, StopNotes, Stopper};
+use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use event_loop::{Loop, Shared};
 use note::Note;
+use spare::Spare;
 
 // ANCHOR: server
 /// A bound server, ready to run.
@@ -141,7 +144,7 @@ impl Server {
             }
             // A loop that accepts keeps a spare fd, opened now: a loop that
             // opened it as it started could take the fd another loop's
-            // spare had freed to shed a connection with (`shared/spare.rs`).
+            // spare had freed to shed a connection with (`spare.rs`).
             let accepts = match config.accept {
                 Accept::EveryLoop | Accept::Exclusive => true,
                 Accept::HandOff => idx == 0,

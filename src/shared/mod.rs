@@ -14,7 +14,6 @@
 //! | `deadlines.rs` | idle and output timeouts, deadlines: when a connection must go | 15 |
 //! | `deliver.rs` | what a wake or a writer's delivery does to a connection's output and action | 4, 13 |
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
-//! | `spare.rs` | [`Spare`]: the fd a loop that accepts keeps for running out of fds | 15 |
 //! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
 //! | `note.rs` | [`Note`]: what other threads send a reactor or io_uring loop | 4, 16 |
@@ -34,8 +33,6 @@ mod note;
 mod sock;
 #[cfg(unix)]
 mod socket_file;
-#[cfg(unix)]
-mod spare;
 mod stats;
 mod udp;
 
@@ -51,8 +48,6 @@ pub(crate) use loops::{catch, run_loops, Report, Stop};
 #[cfg(unix)]
 pub(crate) use note::{Note, StopNotes};
 pub(crate) use sock::Sock;
-#[cfg(unix)]
-pub(crate) use spare::Spare;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};
 #[cfg(target_os = "linux")]

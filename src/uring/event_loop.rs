@@ -40,13 +40,15 @@ use crate::api::{
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::shared::{
-    self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock, Spare,
-};
+use crate::shared::{self, catch, Balancer, Clocks, Count, Counters, Deadlines, Listener, Sock};
 
-/// How long a loop out of fds, with no connection to shed or no spare to
-/// shed it with, stops accepting (chapter 15).
+/// How long a loop out of fds, with no connection waiting to be shed,
+/// stops accepting (chapter 15).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The slot of the ring's table of files that a shed connection passes
+/// through (see `shed`).
+const SHED_SLOT: u32 = 0;
 
 /// How long a shedding accept may wait for a connection (see `shed`). The
 /// kernel reads it when the operation is submitted; a static outlives that.
@@ -233,8 +235,6 @@ pub(crate) struct Loop<'s, E: Events> {
     /// Multishot receive (Linux 6.0), if `IoUringOptions::recv` asks for it.
     /// Off after the kernel refuses it with `EINVAL`.
     multishot_recv: bool,
-    /// An fd held in reserve for running out of fds (see `shed`).
-    spare: Spare,
     /// Which listeners have a shedding accept in flight (see `shed`).
     shedding: Vec<bool>,
     /// The entry being pushed is linked to the next (`IO_LINK`): under
@@ -255,7 +255,6 @@ impl<'s, E: Events> Loop<'s, E> {
         (ring, buffers): (IoUring, BufRing),
         bell: Ringer,
         notes: Arc<NoteQueue<Note>>,
-        spare: Spare,
         shared: &'s Shared,
         events: &'s E,
     ) -> Self {
@@ -284,7 +283,6 @@ impl<'s, E: Events> Loop<'s, E> {
             accepting: vec![false; shared.listeners.len()],
             multishot: shared.options.accept == RingAccept::Multishot,
             multishot_recv: shared.options.recv == Receive::Multishot,
-            spare,
             shedding: vec![false; shared.listeners.len()],
             linking: false,
             paused: None,
@@ -599,31 +597,29 @@ impl<'s, E: Events> Loop<'s, E> {
 
     // ANCHOR: shed
     /// Out of fds: the connection that made the accept fail waits in the
-    /// listen queue, and would wait there until fds come back. As the
-    /// reactor does (chapter 15): close the spare fd, accept the connection
-    /// with the fd it freed and close it at once, then take the spare back.
-    /// The client sees its connection closed rather than hang.
+    /// listen queue, and would wait there until fds come back. The reactor
+    /// sheds it with a spare fd (chapter 15), which another thread can take
+    /// from under it. A ring needs none: an accept can put the new socket
+    /// in the ring's own table of files (a *direct descriptor*, Linux 5.15)
+    /// instead of the process's, which is what is full. So the connection
+    /// is accepted into the table's one slot (`open_ring` registers it) and
+    /// closed from there at once: the client sees its connection closed
+    /// rather than hang, and no other thread's accept can be in the way.
     ///
-    /// The listener is blocking, as this engine's are: an `accept` with no
-    /// connection waiting would block the loop. So the shedding accept goes
-    /// through the ring too, linked to a timeout (`IORING_OP_LINK_TIMEOUT`,
-    /// Linux 5.5) that cancels it if no connection waits (an accept can
-    /// fail with `EMFILE` with none waiting: the kernel takes the fd
-    /// first). A waiting connection is taken at once, before the timeout.
+    /// The listener is blocking, as this engine's are: an accept with no
+    /// connection waiting would wait for one. So the shedding accept is
+    /// linked to a timeout (`IORING_OP_LINK_TIMEOUT`, Linux 5.5) that
+    /// cancels it if no connection waits (an accept fails with `EMFILE`
+    /// with none waiting too: the kernel takes the fd first). A waiting
+    /// connection is taken at once, before the timeout.
     fn shed(&mut self, li: usize) {
         let Some(listener) = self.mine(li).filter(|_| !self.shedding[li]) else {
             return;
         };
-        // A spare lost to another thread is taken back first, if an fd is
-        // free again (closed at once: its fd is the accept's).
-        if !(self.spare.restore() && self.spare.release()) {
-            self.paused = Some(self.now + ACCEPT_PAUSE);
-            return;
-        }
         self.shedding[li] = true;
         let fd = types::Fd(listener.fd());
         let accept = opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-            .flags(libc::SOCK_CLOEXEC)
+            .file_index(types::DestinationSlot::try_from_slot_target(SHED_SLOT).ok())
             .build()
             .flags(squeue::Flags::IO_LINK)
             .user_data(tag(Op::Shed, li as RawFd, 0));
@@ -643,19 +639,18 @@ impl<'s, E: Events> Loop<'s, E> {
         self.push(wait.user_data(tag(Op::Cancel, 0, 0)));
     }
 
-    /// The shedding accept came back: a connection, closed now, or
-    /// `ECANCELED` when none waited. Then the spare again, and accepting
-    /// again: at once if a connection was shed and the spare is back (the
-    /// next one in the queue is shed the same way), else after a pause, as
-    /// when another thread took the fd the spare freed.
+    /// The shedding accept came back: 0, a connection now in the slot,
+    /// closed from there; or `ECANCELED` when none waited. Then accepting
+    /// again: at once if one was shed (the next one in the queue is shed
+    /// the same way), else after a pause.
     fn shed_done(&mut self, li: usize, res: i32) -> Flow {
         self.shedding[li] = false;
-        if res >= 0 {
-            // SAFETY: the kernel made this fd for us; dropped: closed.
-            drop(unsafe { OwnedFd::from_raw_fd(res) });
-        }
-        if !self.spare.restore() || res < 0 {
-            self.paused = Some(self.now + ACCEPT_PAUSE);
+        match res {
+            0.. => {
+                let close = opcode::Close::new(types::Fixed(SHED_SLOT));
+                self.push(close.build().user_data(tag(Op::Cancel, 0, 0)));
+            }
+            _ => self.paused = Some(self.now + ACCEPT_PAUSE),
         }
         self.arm_accept(li);
         Flow::Go

@@ -35,7 +35,7 @@ use crate::addr::{ListenAddr, Network};
 use crate::api::{Accept, Action, Config, RingWake, ServerInfo};
 use crate::events::Events;
 use crate::notes::NoteQueue;
-use crate::shared::{run_loops_here, Counters, Listener, Report, Spare, Stats, StopNotes, Stopper};
+use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes, Stopper};
 use buffers::BufRing;
 use event_loop::{Loop, Shared};
 use note::{Bell, Mailbox, Note, Ringer};
@@ -81,6 +81,9 @@ pub(crate) fn open_ring() -> io::Result<IoUring> {
             "backend IoUring: this kernel's io_uring has no timed wait (IORING_FEAT_EXT_ARG, Linux 5.11)",
         ));
     }
+    // One slot in the ring's own table of files, into which the accept that
+    // sheds a connection takes it, with no fd (event_loop.rs, `shed`).
+    ring.submitter().register_files_sparse(1)?;
     Ok(ring)
 }
 
@@ -172,8 +175,6 @@ pub struct Server {
     own: Vec<Vec<Option<Listener>>>,
     bells: Vec<Ringer>,
     notes: Vec<Arc<NoteQueue<Note>>>,
-    /// Each loop's spare fd, if it accepts (chapter 15).
-    spares: Vec<Spare>,
     config: Config,
     counters: Arc<[Counters]>,
     info: ServerInfo,
@@ -212,18 +213,11 @@ impl Server {
         let notes = (bells.iter())
             .map(|b| Arc::new(NoteQueue::with_wakeups(Box::new(b.clone()), config.wakeups)))
             .collect();
-        // A loop that accepts keeps a spare fd, opened now: a loop that
-        // opened it as it started could take the fd another loop's spare
-        // had freed to shed a connection with (`shared/spare.rs`).
-        let spares = (own.iter().enumerate())
-            .map(|(idx, own)| Spare::open(idx == 0 || own.iter().any(Option::is_some)))
-            .collect();
         Ok(Server {
             listeners,
             own,
             bells,
             notes,
-            spares,
             config,
             counters: (0..num_loops).map(|_| Counters::default()).collect(),
             info: ServerInfo {
@@ -267,17 +261,14 @@ impl Server {
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let queues = self.notes.clone();
         let opened = Barrier::new(self.bells.len());
-        let items = (self.bells.into_iter())
-            .zip(self.notes)
-            .zip(self.spares)
-            .collect();
+        let items = self.bells.into_iter().zip(self.notes).collect();
         // Every loop opens its ring before any loop runs: once loop 0
         // accepts, connections take fds, and a ring opened after them could
         // find none left (`EMFILE`, found by chapter 15's fd-exhaustion
         // test). A loop whose ring fails still reaches the barrier, so that
         // no other waits for ever; then every loop ends.
         let failed = AtomicBool::new(false);
-        let run = |idx, ((bell, notes), spare), _: &Report| {
+        let run = |idx, (bell, notes), _: &Report| {
             // (ring, buffers): dropped in that order, the ring first, as
             // the kernel lets go of the buffers with it.
             let ring = open_ring().and_then(|ring| {
@@ -290,7 +281,7 @@ impl Server {
             if failed.load(Ordering::SeqCst) {
                 return Ok(()); // another loop has the error to report
             }
-            Loop::new(idx, (ring, buffers), bell, notes, spare, &shared, events).run()
+            Loop::new(idx, (ring, buffers), bell, notes, &shared, events).run()
         };
         let result = run_loops_here(items, run, |reports| {
             let first = reports.first();

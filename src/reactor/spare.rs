@@ -1,12 +1,13 @@
-//! The spare file descriptor a loop that accepts keeps for the moment the
-//! process runs out of fds (chapter 15, "What a server owes its clients").
+//! The spare file descriptor a reactor loop that accepts keeps for the
+//! moment the process runs out of fds (chapter 15, "What a server owes its
+//! clients").
 //!
 //! Out of fds, a connection waiting in the listen queue cannot be taken,
 //! and would wait there until fds come back. With a spare the loop can
 //! close it, accept the connection with the fd that frees, close that at
 //! once, and take the spare back: the client sees its connection closed
-//! rather than hang. The reactor and io_uring shed this way; how each
-//! waits for the accept is its own.
+//! rather than hang. (The io_uring engine needs none: it accepts the
+//! connection into its ring's own table of files, chapter 16.)
 //!
 //! When the spare is opened matters. Opened by a loop as it starts, it
 //! could take the fd another loop's spare had just freed to shed with
