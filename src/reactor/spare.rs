@@ -1,6 +1,6 @@
 //! The spare file descriptor a reactor loop that accepts keeps for the
-//! moment the process runs out of fds (chapter 15, "What a server owes its
-//! clients").
+//! moment the process runs out of fds
+//! (chapter 15, "What a server owes its clients").
 //!
 //! Out of fds, a connection waiting in the listen queue cannot be taken,
 //! and would wait there until fds come back. With a spare the loop can
