@@ -1183,6 +1183,79 @@ fn send_entry(fd: RawFd, id: u64, rest: &[u8]) -> squeue::Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::ListenAddr;
+    use crate::conn::Conn;
+    use crate::uring::note::Bell;
+    use crate::uring::open_ring;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    struct Echo;
+    impl Events for Echo {
+        type Context = ();
+        fn data(&self, _c: &mut Conn<()>, input: &[u8], out: &mut Vec<u8>) -> Action {
+            out.extend_from_slice(input);
+            Action::None
+        }
+    }
+
+    /// A kernel before 5.19 refuses multishot accept with `EINVAL`. This
+    /// one (6.18) has it, so the refusal is handed to the loop here, as
+    /// the kernel would: the loop must fall back to one accept at a time,
+    /// and go on accepting connection after connection that way.
+    #[test]
+    fn ch16_a_refused_multishot_accept_falls_back_to_one_at_a_time() {
+        if let Err(e) = crate::uring::probe() {
+            eprintln!("skipped: no io_uring here: {e}");
+            return;
+        }
+        let addr = ListenAddr::parse("tcp://127.0.0.1:0").unwrap();
+        let (listeners, bound) = Listener::bind_all(&[addr]).unwrap();
+        let port = bound[0].to_string();
+        let port: u16 = port.rsplit(':').next().unwrap().parse().unwrap();
+        let config = Config::default();
+        assert_eq!(config.io_uring.accept, RingAccept::Multishot);
+        let bell = Bell::new().unwrap();
+        let notes = Arc::new(NoteQueue::with_wakeups(
+            Box::new(Ringer::Eventfd(bell.clone())),
+            config.wakeups,
+        ));
+        let counters: Arc<[Counters]> = Arc::new([Counters::default()]);
+        let shared = Shared::new(listeners, vec![notes.clone()], counters, &config);
+        let stopper = notes.clone();
+        let served = std::thread::scope(|s| {
+            let looping = s.spawn(|| {
+                let ring = open_ring().unwrap();
+                let buffers = BufRing::new(&ring).unwrap();
+                let mut lp = Loop::new(
+                    0,
+                    (ring, buffers),
+                    Ringer::Eventfd(bell),
+                    notes,
+                    &shared,
+                    &Echo,
+                );
+                lp.accepted(0, -libc::EINVAL, 0);
+                assert!(!lp.multishot, "multishot accept is off after EINVAL");
+                assert!(lp.accepting[0], "an accept is in flight again");
+                lp.run()
+            });
+            let served = (0..3)
+                .map(|i| {
+                    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    c.write_all(&[b'a' + i]).unwrap();
+                    let mut b = [0u8; 1];
+                    c.read_exact(&mut b).map(|_| b[0])
+                })
+                .collect::<Vec<_>>();
+            let _ = stopper.stop();
+            looping.join().unwrap().unwrap();
+            served
+        });
+        let served: Vec<u8> = served.into_iter().map(Result::unwrap).collect();
+        assert_eq!(served, b"abc");
+    }
 
     #[test]
     fn ch16_user_data_carries_the_op_the_fd_and_the_id() {
