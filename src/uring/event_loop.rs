@@ -1186,7 +1186,7 @@ mod tests {
     use crate::addr::ListenAddr;
     use crate::conn::Conn;
     use crate::uring::note::Bell;
-    use crate::uring::open_ring;
+    use crate::uring::ring::{open_ring, probe};
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
@@ -1205,7 +1205,7 @@ mod tests {
     /// and go on accepting connection after connection that way.
     #[test]
     fn ch16_a_refused_multishot_accept_falls_back_to_one_at_a_time() {
-        if let Err(e) = crate::uring::probe() {
+        if let Err(e) = probe() {
             eprintln!("skipped: no io_uring here: {e}");
             return;
         }

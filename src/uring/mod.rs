@@ -10,6 +10,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `note.rs` | how another thread wakes a loop through its ring: an eventfd, or a MSG_RING (the notes are `src/shared/note.rs`) |
+//! | `ring.rs` | opening a ring as every loop's is, and the probe that says why there is none |
 //! | `buffers.rs` | the provided-buffer ring the receives take their buffers from |
 //! | `sends.rs` | the sends in flight, and the bytes the kernel reads for them |
 //! | `event_loop.rs` | one loop on one ring: accept, receive, send, cancel |
@@ -21,6 +22,7 @@
 mod buffers;
 mod event_loop;
 mod note;
+mod ring;
 mod sends;
 mod udp;
 
@@ -28,8 +30,6 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
-
-use io_uring::IoUring;
 
 use crate::addr::{ListenAddr, Network};
 use crate::api::{Accept, Action, Config, RingWake, ServerInfo};
@@ -39,73 +39,8 @@ use crate::shared::{run_loops_here, Counters, Listener, Report, Stats, StopNotes
 use buffers::BufRing;
 use event_loop::{Loop, Shared};
 use note::{Bell, Mailbox, Note, Ringer};
-
-/// Submission queue entries per ring; the completion queue gets twice as
-/// many (the kernel's default). A full submission queue is submitted early
-/// (`Loop::push`), so this bounds a batch, not the connections.
-const ENTRIES: u32 = 256;
-
-// ANCHOR: probe
-/// Opens a ring, or says in plain words why this machine will not have one.
-/// `io_uring_setup` fails with `ENOSYS` on a kernel without io_uring (before
-/// 5.1, or built without it), and with `EPERM` where a seccomp profile
-/// (Docker's default) or `kernel.io_uring_disabled` forbids it.
-pub(crate) fn open_ring() -> io::Result<IoUring> {
-    // The kernel runs the last step of many operations (a receive retried
-    // once its socket is readable, an accept) as "task work" on the thread
-    // that submitted them. By default it interrupts that thread to do so,
-    // and a loop asleep in `io_uring_enter` sometimes slept on with the work
-    // undone: chapter 14's accept benchmark, two loops, stalled every few
-    // seconds here until a timeout woke the loop (Linux 6.18). With
-    // DEFER_TASKRUN (Linux 6.1, with SINGLE_ISSUER: one thread submits, the
-    // loop's own) the work waits for the loop's next `io_uring_enter`, which
-    // runs it and counts its completions in the wait. Older kernels refuse
-    // the flags (`EINVAL`) and get the default.
-    let deferred = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(ENTRIES);
-    let ring = deferred.or_else(|_| IoUring::new(ENTRIES)).map_err(|e| {
-        let why = match e.raw_os_error() {
-            Some(libc::ENOSYS) => "this kernel has no io_uring (ENOSYS: Linux 5.1 or later, built with CONFIG_IO_URING)",
-            Some(libc::EPERM) | Some(libc::EACCES) => "io_uring is forbidden here (EPERM: a seccomp profile, as containers' default ones, or sysctl kernel.io_uring_disabled)",
-            _ => "io_uring_setup failed",
-        };
-        io::Error::new(e.kind(), format!("backend IoUring: {why}: {e}"))
-    })?;
-    // The loop's wait has a timeout (ticks, deadlines): passed to
-    // `io_uring_enter` itself, which needs IORING_FEAT_EXT_ARG (Linux 5.11).
-    if !ring.params().is_feature_ext_arg() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "backend IoUring: this kernel's io_uring has no timed wait (IORING_FEAT_EXT_ARG, Linux 5.11)",
-        ));
-    }
-    // One slot in the ring's own table of files, into which the accept that
-    // sheds a connection takes it, with no fd (event_loop.rs, `shed`).
-    ring.submitter().register_files_sparse(1)?;
-    Ok(ring)
-}
-
-/// Whether a ring can be had here: one opened and closed *on a thread of
-/// its own*. The kernel tears a ring down asynchronously, and then sends
-/// the thread that opened it a notification that interrupts whatever
-/// blocking call it is in: a `recv` with a timeout returns `EINTR`. Found
-/// by this repository's tests, whose client threads probed, then read.
-/// The probe registers a buffer ring too (Linux 5.19), as each loop will.
-pub(crate) fn probe() -> io::Result<()> {
-    let probe = std::thread::spawn(|| {
-        let ring = open_ring()?;
-        let buffers = BufRing::new(&ring)?;
-        drop(ring); // first: the kernel lets go of the buffers with it
-        drop(buffers);
-        Ok(())
-    });
-    probe
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("probing io_uring panicked")))
-}
-// ANCHOR_END: probe
+use ring::open_ring;
+pub(crate) use ring::probe;
 
 // ANCHOR: probe_msg_ring
 /// Whether another thread can wake a ring here with a MSG_RING sent
