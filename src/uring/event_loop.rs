@@ -78,6 +78,8 @@ enum Op {
     Message = 7,
     /// An accept whose connection is closed at once: out of fds (`shed`).
     Shed = 8,
+    /// A poll for a reset beside a multishot receive (`guard_entry`).
+    Guard = 9,
 }
 
 const ID_BITS: u64 = 36;
@@ -98,6 +100,7 @@ fn untag(data: u64) -> (Option<Op>, RawFd, u64) {
         6 => Op::DatagramOut,
         7 => Op::Message,
         8 => Op::Shed,
+        9 => Op::Guard,
         _ => return (None, 0, 0),
     };
     (Some(op), ((data >> 4) & 0xFF_FFFF) as RawFd, data >> 28)
@@ -184,6 +187,9 @@ struct Slot<C> {
     /// kernel takes one from the loop's buffer ring when bytes arrive
     /// (`buffers.rs`).
     recv: Receiving,
+    /// Whether a guard is in flight beside a multishot receive (see
+    /// `guard_entry`).
+    guard: bool,
     /// The action to perform once the output is written.
     action: Action,
     /// `closed` (or the detach) has happened: the slot waits for its
@@ -444,6 +450,7 @@ impl<'s, E: Events> Loop<'s, E> {
                 // The wait has ended: the notes are read on every turn.
                 Some(Op::Message) => Flow::Go,
                 Some(Op::Recv) => self.received(fd, id, res, flags),
+                Some(Op::Guard) => self.guarded(fd, id, res),
                 Some(Op::Send) => self.sent(fd, id, res),
                 Some(Op::DatagramIn) => self.datagram_in(fd as usize, res),
                 Some(Op::DatagramOut) => self.datagram_out(fd as usize),
@@ -741,6 +748,7 @@ impl<'s, E: Events> Loop<'s, E> {
             out,
             send: None,
             recv: Receiving::Off,
+            guard: false,
             action: Action::None,
             leaving: None,
             clocks: Clocks::new(self.now),
@@ -796,6 +804,7 @@ impl<'s, E: Events> Loop<'s, E> {
         }
         let reading = slot.action == Action::None && pending <= limits.output_limit;
         let recv = recv_entry(fd, slot, reading, self.multishot_recv);
+        let guard = guard_entry(fd, slot);
         slot.clocks.touch(now, pending, limits);
         let key = (fd, slot.conn.id);
         (self.deadlines).update(&mut slot.clocks, key, limits, slot.conn.deadline());
@@ -805,7 +814,10 @@ impl<'s, E: Events> Loop<'s, E> {
         if send.is_some() {
             self.events.pre_write();
         }
-        send.into_iter().chain(recv).for_each(|e| self.push(e));
+        send.into_iter()
+            .chain(recv)
+            .chain(guard)
+            .for_each(|e| self.push(e));
         Flow::Go
     }
     // ANCHOR_END: settle
@@ -952,6 +964,30 @@ impl<'s, E: Events> Loop<'s, E> {
         self.close(fd, Some(err))
     }
 
+    // ANCHOR: guarded
+    /// The guard beside a multishot receive came back: the socket has an
+    /// error or has hung up (a reset), or the guard was cancelled. A
+    /// multishot receive still in flight may never say so (see
+    /// `guard_entry`): it is cancelled, and its last completion brings
+    /// `settle`, which submits a fresh receive, and that one reports the
+    /// reset, as a single-shot receive always does.
+    fn guarded(&mut self, fd: RawFd, id: u64, res: i32) -> Flow {
+        let Some(slot) = self.slot(fd, id) else {
+            return Flow::Go;
+        };
+        slot.guard = false;
+        if slot.leaving.is_some() {
+            return self.release(fd);
+        }
+        if res > 0 && slot.recv == Receiving::Multi {
+            slot.recv = Receiving::Cancelled;
+            let cancel = opcode::AsyncCancel::new(tag(Op::Recv, fd, id));
+            self.push(cancel.build().user_data(tag(Op::Cancel, fd, id)));
+        }
+        Flow::Go
+    }
+    // ANCHOR_END: guarded
+
     // ANCHOR: close
     /// Closes a connection: `closed` now, exactly once; the fd only after
     /// every operation on it has come back. Those in flight are cancelled
@@ -1003,7 +1039,11 @@ impl<'s, E: Events> Loop<'s, E> {
         if recv {
             slot.recv = Receiving::Cancelled;
         }
-        let ops = [(recv, Op::Recv), (slot.send.is_some(), Op::Send)];
+        let ops = [
+            (recv, Op::Recv),
+            (slot.send.is_some(), Op::Send),
+            (slot.guard, Op::Guard),
+        ];
         for (_, op) in ops.into_iter().filter(|(armed, _)| *armed) {
             let cancel = opcode::AsyncCancel::new(tag(op, fd, id));
             self.push(cancel.build().user_data(tag(Op::Cancel, fd, id)));
@@ -1015,7 +1055,7 @@ impl<'s, E: Events> Loop<'s, E> {
     fn release(&mut self, fd: RawFd) -> Flow {
         let slot = &self.slots[fd as usize];
         if slot.as_ref().map_or(true, |s| {
-            s.recv != Receiving::Off || s.send.is_some() || s.leaving.is_none()
+            s.recv != Receiving::Off || s.send.is_some() || s.guard || s.leaving.is_none()
         }) {
             return Flow::Go;
         }
@@ -1172,6 +1212,25 @@ fn recv_entry<C>(
 }
 // ANCHOR_END: recv_entry
 
+// ANCHOR: guard_entry
+/// A guard beside a multishot receive: a one-shot poll that completes
+/// when the socket has an error or has hung up. Linux (6.18 here) can lose
+/// a reset under a multishot receive: when a byte and the reset arrive
+/// together, the receive posts the byte, says "more", and never posts the
+/// reset. A standalone program found it too, so it is the kernel's, not
+/// ours (chapter 16). The guard costs one more entry in the same
+/// submission, once per connection, and a completion at its end.
+fn guard_entry<C>(fd: RawFd, slot: &mut Slot<C>) -> Option<squeue::Entry> {
+    if slot.recv != Receiving::Multi || slot.guard {
+        return None;
+    }
+    slot.guard = true;
+    let mask = (libc::POLLERR | libc::POLLHUP) as u32;
+    let poll = opcode::PollAdd::new(types::Fd(fd), mask).build();
+    Some(poll.user_data(tag(Op::Guard, fd, slot.conn.id)))
+}
+// ANCHOR_END: guard_entry
+
 /// A send of `rest` for connection `id`, with `MSG_NOSIGNAL`: a peer that
 /// has gone makes it fail with `EPIPE`, not kill the process with `SIGPIPE`.
 fn send_entry(fd: RawFd, id: u64, rest: &[u8]) -> squeue::Entry {
@@ -1267,6 +1326,7 @@ mod tests {
             (Op::DatagramOut, 2, 0),
             (Op::Message, 0, 0),
             (Op::Shed, 1, 0),
+            (Op::Guard, 4, 5),
         ] {
             assert_eq!(untag(tag(op, fd, id)), (Some(op), fd, id));
         }
