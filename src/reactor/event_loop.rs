@@ -603,18 +603,19 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// Out of file descriptors: the pending connection cannot be accepted,
     /// and since the listener is level-triggered every wait would report it
     /// again, spinning the loop (evio stops the server instead: weakness 5).
-    /// Close the spare fd, accept the connection with it and close it at
-    /// once, then take the spare back. The client sees a closed connection
-    /// rather than a hang, and the loop goes on. (libev and Node do the same.)
+    /// Shed the connection with the loop's spare (`spare.rs`): accept it
+    /// and close it at once. The client sees a closed connection rather
+    /// than a hang, and the loop goes on. (libev and Node do the same with
+    /// a spare fd; on Linux our spare is a small ring, which needs none.)
     ///
-    /// With several loops, another loop's `accept` may take the fd the spare
-    /// freed, and the spare cannot be had back (chapter 15). Then there is
-    /// no fd to shed with: this loop stops watching the listener for
-    /// `ACCEPT_PAUSE` and tries again after, instead of spinning.
+    /// With a spare fd and several loops, another loop's `accept` may take
+    /// the fd the spare freed, and the spare cannot be had back (chapter
+    /// 15). Then, or when no connection was waiting after all, this loop
+    /// stops watching the listener for `ACCEPT_PAUSE` and tries again
+    /// after, instead of spinning.
     fn shed(&mut self, li: usize) {
         let listener = self.listener(li);
-        let shed = self.spare.release() && listener.accept_nonblocking().is_ok();
-        if self.spare.restore() && shed {
+        if self.spare.shed(listener.fd()) {
             return;
         }
         if self.poll.delete(listener.fd()).is_ok() {

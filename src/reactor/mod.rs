@@ -30,7 +30,7 @@ mod spare;
 mod stats;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 
 use crate::addr::{ListenAddr, Network};
 use crate::api::{Accept, Action, Backend, Config, ServerInfo};
@@ -50,8 +50,8 @@ pub struct Server {
     /// `own[loop][address]` (none for loop 0, whose are `listeners`).
     own: Vec<Vec<Option<Listener>>>,
     /// One poller per loop, of the backend the config chose at run time,
-    /// and the loop's spare fd if it accepts (chapter 15).
-    polls: Vec<(AnyPoll, Spare)>,
+    /// and whether the loop accepts (then it keeps a spare, chapter 15).
+    polls: Vec<(AnyPoll, bool)>,
     notes: Vec<Arc<NoteQueue<Note>>>,
     config: Config,
     /// Each loop's counters (chapter 13), read by `stats`.
@@ -142,9 +142,7 @@ impl Server {
                     }
                 }
             }
-            // A loop that accepts keeps a spare fd, opened now: a loop that
-            // opened it as it started could take the fd another loop's
-            // spare had freed to shed a connection with (`spare.rs`).
+            // A loop that accepts keeps a spare (`spare.rs`).
             let accepts = match config.accept {
                 Accept::EveryLoop | Accept::Exclusive => true,
                 Accept::HandOff => idx == 0,
@@ -153,7 +151,7 @@ impl Server {
             // Decision: *when to signal*: on every note (evio), or coalesced.
             let signal = Box::new(poll.signal());
             notes.push(Arc::new(NoteQueue::with_wakeups(signal, config.wakeups)));
-            polls.push((poll, Spare::open(accepts)));
+            polls.push((poll, accepts));
         }
         Ok(Server {
             listeners,
@@ -207,8 +205,15 @@ impl Server {
         .with_own(self.own);
         let stopper = Stopper::new(StopNotes(self.notes.clone()));
         let queues = self.notes.clone();
+        let made = Barrier::new(self.polls.len());
         let items = self.polls.into_iter().zip(self.notes).collect();
-        let run = |idx, ((poll, spare), notes), _: &Report| {
+        // Every loop makes its spare before any loop runs: made after loop
+        // 0 began to accept, it could take the fd another loop's spare had
+        // just freed to shed with (chapter 15). On its own thread: a ring's
+        // teardown interrupts the thread that opened it (chapter 16).
+        let run = |idx, ((poll, accepts), notes), _: &Report| {
+            let spare = Spare::open(accepts);
+            made.wait();
             Loop::<E, AnyPoll>::new(idx, poll, spare, notes, &shared, events).run()
         };
         let result = run_loops_here(items, run, |reports| {
