@@ -35,8 +35,6 @@ pub struct Epoll {
     /// eventfd, and when it is set to fire, if it is (see `wait`).
     timer: File,
     armed: Option<Instant>,
-    /// The last `epoll_wait` reported the eventfd (or was interrupted).
-    woken: bool,
     buf: Vec<libc::epoll_event>,
 }
 
@@ -91,83 +89,6 @@ impl Epoll {
     }
 }
 
-impl Epoll {
-    /// One `epoll_wait` (`ms`: -1 none, 0 none to wait), its events turned
-    /// into `Event`s. The eventfd is reset and the timer read when they are
-    /// reported; `woken` says whether the eventfd was.
-    fn epoll_wait(&mut self, events: &mut Vec<Event>, ms: i32) -> io::Result<()> {
-        self.woken = false;
-        // SAFETY: the buffer has room for MAX_EVENTS entries; the kernel
-        // fills the first n and we set the length to n.
-        let n = match cvt(unsafe {
-            libc::epoll_wait(
-                self.epfd.as_raw_fd(),
-                self.buf.as_mut_ptr(),
-                MAX_EVENTS as i32,
-                ms,
-            )
-        }) {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                self.woken = true; // as a wake-up: the loop looks again
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        unsafe { self.buf.set_len(n) };
-        let (wake_fd, timer_fd) = (self.wake.as_raw_fd(), self.timer.as_raw_fd());
-        for ev in &self.buf {
-            let fd = ev.u64 as RawFd;
-            if fd == wake_fd {
-                // Reset the eventfd counter so the next wait blocks again.
-                // EAGAIN (already reset) is harmless, so the result is not
-                // looked at.
-                let _ = (&*self.wake).read(&mut [0u8; 8]);
-                self.woken = true;
-                continue;
-            }
-            if fd == timer_fd {
-                // Fired: read its count, so that it is not reported again.
-                let _ = (&self.timer).read(&mut [0u8; 8]);
-                self.armed = None;
-                continue;
-            }
-            let bits = ev.events as libc::c_int;
-            let error = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
-            events.push(Event {
-                fd,
-                readable: error || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0,
-                writable: error || bits & libc::EPOLLOUT != 0,
-            });
-        }
-        Ok(())
-    }
-
-    /// Sets the timer to fire at `end` (relative to now: `Instant` has no
-    /// clock value to give the kernel), rounded up to a microsecond.
-    fn set_timer(&mut self, end: Instant) -> io::Result<()> {
-        let left = end
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_micros(1));
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: left.as_secs() as libc::time_t,
-                tv_nsec: left.subsec_nanos() as libc::c_long,
-            },
-        };
-        // SAFETY: a timerfd we own, and a pointer to a live itimerspec.
-        cvt(unsafe {
-            libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut())
-        })?;
-        self.armed = Some(end);
-        Ok(())
-    }
-}
-
 impl Poll for Epoll {
     type Signal = EventFd;
 
@@ -191,7 +112,6 @@ impl Poll for Epoll {
             wake: Arc::new(File::from(wake)),
             timer: File::from(timer),
             armed: None,
-            woken: false,
             buf: Vec::with_capacity(MAX_EVENTS),
         };
         poll.ctl(libc::EPOLL_CTL_ADD, poll.wake.as_raw_fd(), Interest::READ)?;
@@ -244,7 +164,7 @@ impl Poll for Epoll {
     fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
         let end = match timeout {
-            Some(t) if t.is_zero() => return self.epoll_wait(events, 0),
+            Some(t) if t.is_zero() => return self.epoll_wait(events, 0).map(drop),
             Some(t) => Some(Instant::now() + t),
             None => None,
         };
@@ -252,14 +172,90 @@ impl Poll for Epoll {
             if let Some(end) = end.filter(|&e| self.armed.map_or(true, |a| e < a)) {
                 self.set_timer(end)?;
             }
-            self.epoll_wait(events, -1)?;
+            let woken = self.epoll_wait(events, -1)?;
             // Back with nothing: woken, interrupted, or the timer fired; a
             // timer set for a sooner end than this wait's does not end it.
-            let early = end.is_some_and(|e| Instant::now() < e);
-            if !events.is_empty() || self.woken || !early {
+            if !events.is_empty() || woken || end.map_or(true, |e| Instant::now() >= e) {
                 return Ok(());
             }
         }
     }
     // ANCHOR_END: wait
 }
+
+// ANCHOR: epoll_wait
+impl Epoll {
+    /// One `epoll_wait` (`ms`: -1 none, 0 none to wait), its events turned
+    /// into `Event`s. The eventfd is reset and the timer read when they are
+    /// reported. Whether the wait was woken: by the eventfd, or interrupted.
+    fn epoll_wait(&mut self, events: &mut Vec<Event>, ms: i32) -> io::Result<bool> {
+        // SAFETY: the buffer has room for MAX_EVENTS entries; the kernel
+        // fills the first n and we set the length to n.
+        let n = match cvt(unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.buf.as_mut_ptr(),
+                MAX_EVENTS as i32,
+                ms,
+            )
+        }) {
+            Ok(n) => n as usize,
+            // As a wake-up: the loop looks again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        unsafe { self.buf.set_len(n) };
+        let (wake_fd, timer_fd) = (self.wake.as_raw_fd(), self.timer.as_raw_fd());
+        let mut woken = false;
+        for ev in &self.buf {
+            let fd = ev.u64 as RawFd;
+            if fd == wake_fd {
+                // Reset the eventfd counter so the next wait blocks again.
+                // EAGAIN (already reset) is harmless, so the result is not
+                // looked at.
+                let _ = (&*self.wake).read(&mut [0u8; 8]);
+                woken = true;
+                continue;
+            }
+            if fd == timer_fd {
+                // Fired: read its count, so that it is not reported again.
+                let _ = (&self.timer).read(&mut [0u8; 8]);
+                self.armed = None;
+                continue;
+            }
+            let bits = ev.events as libc::c_int;
+            let error = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            events.push(Event {
+                fd,
+                readable: error || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0,
+                writable: error || bits & libc::EPOLLOUT != 0,
+            });
+        }
+        Ok(woken)
+    }
+
+    /// Sets the timer to fire at `end` (relative to now: `Instant` has no
+    /// clock value to give the kernel), rounded up to a microsecond.
+    fn set_timer(&mut self, end: Instant) -> io::Result<()> {
+        let left = end
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: a timerfd we own, and a pointer to a live itimerspec.
+        cvt(unsafe {
+            libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+        })?;
+        self.armed = Some(end);
+        Ok(())
+    }
+}
+// ANCHOR_END: epoll_wait

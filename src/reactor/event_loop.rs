@@ -615,7 +615,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// after, instead of spinning.
     fn shed(&mut self, li: usize) {
         let listener = self.listener(li);
-        if self.spare.shed(listener.fd()) {
+        if self.spare.shed(listener) {
             return;
         }
         if self.poll.delete(listener.fd()).is_ok() {

@@ -25,7 +25,11 @@
 //! chapter 16), and no loop runs until all have (`Server::run`).
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+#[cfg(target_os = "linux")]
+use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::shared::Listener;
 
 #[cfg(target_os = "linux")]
 use io_uring::{opcode, squeue, types, IoUring};
@@ -77,24 +81,16 @@ impl Spare {
     /// Accepts the connection waiting on `listener` and closes it at once.
     /// Whether one was shed: `false` when none waited, or there was nothing
     /// to shed with (the spare fd was taken).
-    pub(crate) fn shed(&mut self, listener: RawFd) -> bool {
+    pub(crate) fn shed(&mut self, listener: &Listener) -> bool {
         match self {
             Spare::Fd(spare) => {
-                // Closing the spare frees its fd, which the accept takes.
-                if spare.take().is_none() {
-                    return false;
-                }
-                // SAFETY: a listening fd; no peer address asked for.
-                let fd =
-                    unsafe { libc::accept(listener, std::ptr::null_mut(), std::ptr::null_mut()) };
-                if fd >= 0 {
-                    // SAFETY: a new fd nothing else owns; dropped: closed.
-                    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-                }
-                self.restore() && fd >= 0
+                // Closing the spare frees its fd, which the accept takes;
+                // the socket it returns is dropped: closed.
+                let shed = spare.take().is_some() && listener.accept_nonblocking().is_ok();
+                self.restore() && shed
             }
             #[cfg(target_os = "linux")]
-            Spare::Ring(ring) => shed_through(ring, listener),
+            Spare::Ring(ring) => shed_through(ring, listener.fd()),
         }
     }
 
@@ -149,29 +145,40 @@ fn shed_through(ring: &mut IoUring, listener: RawFd) -> bool {
     .user_data(1);
     let wait = opcode::LinkTimeout::new(&SHED_WAIT).build().user_data(2);
     // SAFETY: the entries point to nothing of ours but `SHED_WAIT`, static.
-    if unsafe { ring.submission().push_multiple(&[accept, wait]) }.is_err()
-        || ring.submit_and_wait(2).is_err()
-    {
+    if unsafe { ring.submission().push_multiple(&[accept, wait]) }.is_err() || !reap(ring, 2) {
         return false;
     }
-    let accepted = ring
-        .completion()
-        .any(|c| c.user_data() == 1 && c.result() >= 0);
-    ring.completion().for_each(drop);
+    // Every completion is taken off the queue: the accept's and the timeout's.
+    let accepted = (ring.completion())
+        .filter(|c| c.user_data() == 1 && c.result() >= 0)
+        .count()
+        == 1;
     if accepted {
         let close = opcode::Close::new(types::Fixed(0)).build();
         // SAFETY: a close of the slot points to no memory.
-        if unsafe { ring.submission().push(&close) }.is_ok() && ring.submit_and_wait(1).is_ok() {
+        if unsafe { ring.submission().push(&close) }.is_ok() && reap(ring, 1) {
             ring.completion().for_each(drop);
         }
     }
     accepted
 }
+
+/// Submits and waits for `n` completions, through interruptions by signals
+/// (the operations are in flight: the completions must be had).
+#[cfg(target_os = "linux")]
+fn reap(ring: &mut IoUring, n: usize) -> bool {
+    loop {
+        match ring.submit_and_wait(n) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            done => return done.is_ok(),
+        }
+    }
+}
 // ANCHOR_END: spare
 
 /// The fd the spare holds, for the tests (the ring's, or `/dev/null`'s).
 #[cfg(test)]
-fn held(spare: &Spare) -> Option<RawFd> {
+fn held(spare: &Spare) -> Option<std::os::fd::RawFd> {
     match spare {
         Spare::Fd(fd) => fd.as_ref().map(|f| f.as_raw_fd()),
         #[cfg(target_os = "linux")]
@@ -182,22 +189,21 @@ fn held(spare: &Spare) -> Option<RawFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::ListenAddr;
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::time::Duration;
 
     /// Sheds two waiting connections, then finds none waiting; the spare
     /// is there after each, and each client sees its connection closed.
     fn sheds(mut spare: Spare) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = ListenAddr::parse("tcp://127.0.0.1:0").unwrap();
+        let (mut listeners, bound) = Listener::bind_all(&[addr]).unwrap();
+        let (listener, addr) = (listeners.remove(0), bound[0].socket_addr().unwrap());
+        listener.set_nonblocking().unwrap();
         for _ in 0..2 {
             let mut client = TcpStream::connect(addr).unwrap();
-            assert!(
-                spare.shed(listener.as_raw_fd()),
-                "{spare:?}: a waiting one is shed"
-            );
+            assert!(spare.shed(&listener), "{spare:?}: a waiting one is shed");
             assert!(held(&spare).is_some(), "{spare:?}: the spare is back");
             client
                 .set_read_timeout(Some(Duration::from_secs(5)))
@@ -205,7 +211,7 @@ mod tests {
             let closed = matches!(client.read(&mut [0u8; 1]), Ok(0) | Err(_));
             assert!(closed, "{spare:?}: the client sees its connection closed");
         }
-        assert!(!spare.shed(listener.as_raw_fd()), "{spare:?}: none waiting");
+        assert!(!spare.shed(&listener), "{spare:?}: none waiting");
     }
 
     #[test]
