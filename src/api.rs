@@ -216,6 +216,41 @@ pub enum Writes {
 }
 // ANCHOR_END: writes
 
+// ANCHOR: trigger
+/// How the reactor's poller reports a connection ready (chapter 13). The
+/// listeners, the wake-up and UDP sockets are watched level-triggered
+/// either way; io_uring and the thread-based variant have no poller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trigger {
+    /// evio's way: a socket with unread input, or room to write that is
+    /// watched for, is reported by every wait while it stays so, and each
+    /// wait polls it again to find out.
+    Level,
+    /// Reported once when input arrives or room frees up (`EPOLLET`,
+    /// `EV_CLEAR`). The loop remembers a socket it did not read to the end
+    /// and comes back to it on its next turn, so no wait has to poll a
+    /// socket only to find it quiet.
+    #[default]
+    Edge,
+}
+// ANCHOR_END: trigger
+
+impl std::str::FromStr for Trigger {
+    type Err = io::Error;
+
+    /// Parses the names the examples' `--trigger` flag takes.
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s {
+            "edge" => Ok(Trigger::Edge),
+            "level" | "evio" => Ok(Trigger::Level),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown trigger {s:?}: expected edge or level (evio's)"),
+            )),
+        }
+    }
+}
+
 // ANCHOR: wakeups
 /// When another thread's note wakes a loop (chapters 4 and 13).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -615,6 +650,9 @@ pub struct Config {
     pub writes: Writes,
     /// When a note wakes a reactor loop: evio's `EveryNote`, or `Coalesced`.
     pub wakeups: Wakeups,
+    /// How the reactor's poller reports connections: evio's `Level`, or
+    /// `Edge`.
+    pub trigger: Trigger,
     /// Print each dispatch step of the reactor to standard error (chapter
     /// 13): to watch one request go through the loop. Slow; off by default.
     pub trace: bool,

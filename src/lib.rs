@@ -66,7 +66,8 @@ mod uring;
 
 pub use api::{
     Accept, Action, Addr, Backend, Config, IoUringOptions, Limits, LoadBalance, LoopStats, Options,
-    Panics, Receive, RingAccept, RingSubmit, RingWake, ServerInfo, Stream, Wakeups, Writes,
+    Panics, Receive, RingAccept, RingSubmit, RingWake, ServerInfo, Stream, Trigger, Wakeups,
+    Writes,
 };
 pub use conn::{Conn, Waker, Writer};
 pub use events::Events;

@@ -18,6 +18,7 @@ fn rejects(backend: Setup, addr: &str, words: &[&str]) {
         backend: backend.backend,
         accept: backend.accept,
         writes: backend.writes,
+        trigger: backend.trigger,
         ..Config::default()
     };
     let err = match Server::bind(config, &[addr]) {
@@ -46,6 +47,7 @@ fn ch02_bad_addresses_fail_with_a_message_that_says_why() {
                 backend: backend.backend,
                 accept: backend.accept,
                 writes: backend.writes,
+                trigger: backend.trigger,
                 ..Config::default()
             };
             let err = Server::bind(config, &["tcp://127.0.0.1:0", "tulip://howdy"]).err();
@@ -72,6 +74,7 @@ fn ch02_tcp_with_no_host_and_no_port_binds_any() {
                 backend: backend.backend,
                 accept: backend.accept,
                 writes: backend.writes,
+                trigger: backend.trigger,
                 ..Config::default()
             };
             let server = Server::bind(config, &["tcp://"]).unwrap();

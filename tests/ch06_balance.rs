@@ -186,6 +186,7 @@ fn ch06_reuseport_five_servers_share_one_port_and_each_serves() {
                 backend: backend.backend,
                 accept: backend.accept,
                 writes: backend.writes,
+                trigger: backend.trigger,
                 ..Config::default()
             };
             let taken = Server::bind(cfg, &[&format!("tcp://127.0.0.1:{port}")]).err();

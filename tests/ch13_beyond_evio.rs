@@ -345,3 +345,43 @@ fn ch13_reuseport_accept_spreads_connections_without_a_wasted_wake_up() {
         }
     });
 }
+
+/// Edge-triggered (`Trigger::Edge`, the default), the poller reports input
+/// once, when it arrives; a read that fills the loop's 64 KiB buffer
+/// leaves the rest unreported, and the loop must come back to it by
+/// itself (`dispatch::again`). A client that sends 1 MiB in one go, then
+/// its end of the stream, must get all of it back, and the connection
+/// closed after: on every setup, level-triggered ones too.
+#[test]
+fn ch13_input_larger_than_the_read_buffer_is_all_read() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    within(120, || {
+        for setup in backends() {
+            let server = start(
+                setup,
+                Arc::new(Echo),
+                config(setup, 1, LoadBalance::Random),
+                &["tcp://127.0.0.1:0"],
+            );
+            let mut client = connect_tcp(server.addr(0));
+            let sent: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let mut writer = client.try_clone().unwrap();
+            let input = sent.clone();
+            let writing = std::thread::spawn(move || {
+                writer.write_all(&input).unwrap();
+                writer.shutdown(std::net::Shutdown::Write).unwrap();
+            });
+            let mut back = Vec::new();
+            let got = client.read_to_end(&mut back);
+            writing.join().unwrap();
+            assert!(got.is_ok(), "{setup:?}: {got:?} after {} bytes", back.len());
+            assert!(
+                back == sent,
+                "{setup:?}: {} of {} bytes",
+                back.len(),
+                sent.len()
+            );
+            server.stop(10).unwrap();
+        }
+    });
+}

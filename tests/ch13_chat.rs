@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::{parse_ready, read_stdout_line, spawn, wake_setups, within, Setup};
-use evio::{Accept, Backend, RingWake, Writes};
+use evio::{Accept, Backend, RingWake, Trigger, Writes};
 
 const CLIENTS: usize = 50;
 const LINES: usize = 100;
@@ -39,9 +39,14 @@ fn flags(setup: Setup) -> Vec<String> {
         Writes::Eager => "eager",
         Writes::Deferred => "deferred",
     };
+    let trigger = match setup.trigger {
+        Trigger::Edge => "edge",
+        Trigger::Level => "level",
+    };
     ["--port", "0", "--loops", "3", "--backend", backend]
         .into_iter()
-        .chain(["--accept", accept, "--writes", writes, "--uring-wake", wake])
+        .chain(["--accept", accept, "--writes", writes, "--trigger", trigger])
+        .chain(["--uring-wake", wake])
         .map(String::from)
         .collect()
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use evio::Stopper;
 use evio::{
     Accept, Addr, Backend, Config, Events, IoUringOptions, Limits, LoadBalance, Panics, Receive,
-    RingAccept, RingSubmit, RingWake, Server, Wakeups, Writes,
+    RingAccept, RingSubmit, RingWake, Server, Trigger, Wakeups, Writes,
 };
 
 // ANCHOR: server_flags
@@ -64,6 +64,10 @@ pub struct ServerFlags {
     /// When a note wakes a loop: coalesced, or every-note (evio's)
     #[arg(long, default_value = "coalesced")]
     pub wakeups: Wakeups,
+    /// How the reactor's poller reports connections: edge, or level (evio's)
+    // Parsed by `Trigger`'s `FromStr`, like `balance` (chapter 13).
+    #[arg(long, default_value = "edge")]
+    pub trigger: Trigger,
     /// How io_uring receives: single (one submission per arrival) or multishot (chapter 16)
     // Parsed by `Receive`'s `FromStr`, like `balance`; other engines ignore it.
     #[arg(long, value_name = "HOW", default_value = "single")]
@@ -125,6 +129,7 @@ impl ServerFlags {
             accept: self.accept,
             writes: self.writes,
             wakeups: self.wakeups,
+            trigger: self.trigger,
             trace: self.trace,
             limits: Limits {
                 idle_timeout: secs(self.idle_timeout),

@@ -149,6 +149,33 @@ impl Poll for Epoll {
         self.ctl(libc::EPOLL_CTL_MOD, fd, interest)
     }
 
+    // ANCHOR: edge
+    const EDGE_TRIGGERED: bool = true;
+
+    /// `EPOLLET`: the kernel queues the fd when a wake-up comes (input
+    /// arrived, room freed up) and, once a wait has reported it, does not
+    /// queue it again by itself, so the next wait does not poll the socket
+    /// again to find it quiet (what level-triggering costs: chapter 14).
+    fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.ctl_with(
+            libc::EPOLL_CTL_ADD,
+            fd,
+            mask(interest) | libc::EPOLLET as u32,
+        )
+    }
+
+    /// `EPOLL_CTL_MOD` polls the socket for the new mask, and queues it if
+    /// it is ready: a direction turned on is reported though its edge came
+    /// before, as `Poll::add_edge` promises.
+    fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.ctl_with(
+            libc::EPOLL_CTL_MOD,
+            fd,
+            mask(interest) | libc::EPOLLET as u32,
+        )
+    }
+    // ANCHOR_END: edge
+
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_DEL, fd, Interest::READ)
     }
@@ -229,6 +256,7 @@ impl Epoll {
                 fd,
                 readable: error || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0,
                 writable: error || bits & libc::EPOLLOUT != 0,
+                closed: error || bits & libc::EPOLLRDHUP != 0,
             });
         }
         Ok(woken)

@@ -38,6 +38,11 @@ impl Interest {
         read: true,
         write: true,
     };
+    /// Neither.
+    pub const NONE: Interest = Interest {
+        read: false,
+        write: false,
+    };
 }
 // ANCHOR_END: interest
 
@@ -50,6 +55,11 @@ pub struct Event {
     pub readable: bool,
     /// Writable, or in error (a write will not block).
     pub writable: bool,
+    /// The peer closed its side, or the socket failed: after what is
+    /// queued, a read returns 0 or an error. An edge-triggered reader
+    /// needs to know (chapter 13): this is reported once, with the last
+    /// input, so a short read does not mean nothing is left to read.
+    pub closed: bool,
 }
 
 // ANCHOR: signal
@@ -66,7 +76,8 @@ pub trait Signal: Send + Sync {
 
 // ANCHOR: poll
 /// A readiness poller, level-triggered: a descriptor that stays ready is
-/// reported by every wait until it is not ready any more.
+/// reported by every wait until it is not ready any more. (Or, through
+/// [`Poll::add_edge`], edge-triggered: see there.)
 ///
 /// What the loop relies on, beyond each method's own contract (each is a
 /// property of the conformance suite, `src/poll/conformance.rs`):
@@ -118,6 +129,41 @@ pub trait Poll: Sized + Send {
 
     /// Changes what `fd` is watched for.
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
+
+    // ANCHOR: edge
+    /// Whether [`Poll::add_edge`] and [`Poll::modify_edge`] really watch
+    /// edge-triggered. A backend that leaves them to their defaults (level)
+    /// says `false`; the loop is correct either way, and the conformance
+    /// suite checks the edge properties only where this says `true`.
+    const EDGE_TRIGGERED: bool = false;
+
+    /// Starts watching `fd` edge-triggered (epoll's `EPOLLET`, kqueue's
+    /// `EV_CLEAR`; chapter 13): a readiness is reported once, when it
+    /// comes (input arrives, room to write frees up), and not again by
+    /// later waits while it lasts. The caller must read until the socket
+    /// would block, or remember that it did not. What the loop relies on
+    /// besides (both properties of the conformance suite):
+    ///
+    /// - **A new arrival is a new edge.** Input that arrives after a read
+    ///   is reported, even if input was left unread before it.
+    /// - **Modify reports a readiness it turns on.** A direction that
+    ///   [`Poll::modify_edge`] adds to the interest is reported at the next
+    ///   wait if it is ready then, although its edge came while it was not
+    ///   watched.
+    ///
+    /// This default watches level-triggered, which reports more, never
+    /// less: correct for a caller written for edges, only without the
+    /// saving.
+    fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.add(fd, interest)
+    }
+
+    /// Changes what `fd`, watched edge-triggered, is watched for (see
+    /// [`Poll::add_edge`]).
+    fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.modify(fd, interest)
+    }
+    // ANCHOR_END: edge
 
     /// Stops watching `fd` (evio's `ModDetach`). Closing an fd also stops
     /// the watch, so this is needed only for an fd that stays open.

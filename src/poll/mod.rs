@@ -163,6 +163,23 @@ impl Poll for AnyPoll {
         }
     }
 
+    /// Both backends watch edge-triggered (an absent one counts as yes).
+    const EDGE_TRIGGERED: bool = EpollBackend::EDGE_TRIGGERED && KqueueBackend::EDGE_TRIGGERED;
+
+    fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.add_edge(fd, interest),
+            AnyPoll::Kqueue(p) => p.add_edge(fd, interest),
+        }
+    }
+
+    fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self {
+            AnyPoll::Epoll(p) => p.modify_edge(fd, interest),
+            AnyPoll::Kqueue(p) => p.modify_edge(fd, interest),
+        }
+    }
+
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
             AnyPoll::Epoll(p) => p.delete(fd),
@@ -193,6 +210,10 @@ impl Signal for Absent {
 
 impl Poll for Absent {
     type Signal = Absent;
+
+    /// Vacuously: it never watches anything, so it never makes
+    /// [`AnyPoll`] less than edge-triggered.
+    const EDGE_TRIGGERED: bool = true;
 
     fn new() -> io::Result<Self> {
         Err(io::Error::new(

@@ -28,7 +28,7 @@
 
 use std::io;
 
-use crate::api::{Action, Writes};
+use crate::api::{Action, Trigger, Writes};
 use crate::conn::{Conn, Deliver};
 use crate::events::Events;
 use crate::poll::{Interest, Poll};
@@ -58,13 +58,23 @@ pub struct ConnState {
     /// `Eager`: past this much pending output the peer is not read
     /// (`Limits::output_limit`, chapter 15).
     output_limit: usize,
+    /// How the poller reports this connection (chapter 13).
+    pub(crate) trigger: Trigger,
+    /// What the poller has reported that no step has used up since: a read
+    /// that comes back short or would block ends `read`, a write that does
+    /// ends `write`. `Edge` needs it ([`again`]); `Level` keeps it unused.
+    pub(crate) ready: Interest,
+    /// The poller reported the peer closed, or the socket failed: a short
+    /// read then does not use up `ready.read`, for the end is still to be
+    /// read, and no report will come for it again.
+    pub(crate) closed: bool,
 }
 // ANCHOR_END: conn_state
 
 impl ConnState {
     /// A connection just accepted, not opened yet, registered for what
     /// [`wanted_interest`] says.
-    pub fn new(writes: Writes, output_limit: usize) -> Self {
+    pub fn new(writes: Writes, trigger: Trigger, output_limit: usize) -> Self {
         let mut s = ConnState {
             opened: false,
             out: Vec::new(),
@@ -73,6 +83,9 @@ impl ConnState {
             interest: Interest::READ,
             writes,
             output_limit,
+            trigger,
+            ready: Interest::NONE,
+            closed: false,
         };
         s.interest = wanted_interest(&s);
         s
@@ -190,7 +203,7 @@ fn sync_interest<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
     if want == s.interest {
         return Outcome::Continue;
     }
-    match poll.modify(fd, want) {
+    match watch(poll, fd, s.trigger, want, false) {
         Ok(()) => {
             s.interest = want;
             Outcome::Continue
@@ -201,6 +214,44 @@ fn sync_interest<P: Poll>(poll: &mut P, fd: i32, s: &mut ConnState) -> Outcome {
     }
 }
 // ANCHOR_END: sync_interest
+
+// ANCHOR: watch
+/// Decision: *how readiness is reported*. evio's level-triggered watch,
+/// or an edge-triggered one (chapter 13). `new`: the first registration.
+#[inline]
+pub fn watch<P: Poll>(
+    poll: &mut P,
+    fd: i32,
+    trigger: Trigger,
+    interest: Interest,
+    new: bool,
+) -> io::Result<()> {
+    match (trigger, new) {
+        (Trigger::Level, true) => poll.add(fd, interest),
+        (Trigger::Level, false) => poll.modify(fd, interest),
+        (Trigger::Edge, true) => poll.add_edge(fd, interest),
+        (Trigger::Edge, false) => poll.modify_edge(fd, interest),
+    }
+}
+
+/// `Edge`: whether the loop must come back to this connection on its next
+/// turn, unasked, because the step it would run has a readiness to use
+/// that the poller will not report again: a read that filled the buffer
+/// left input behind, a write that took all the output left room, a
+/// report came for a step that did not use it. Each such step uses some
+/// up or makes progress, so this ends. `Level`: never; the poller tells.
+#[inline]
+pub fn again(s: &ConnState) -> bool {
+    let read = s.ready.read && s.interest.read;
+    let write = s.ready.write && s.interest.write;
+    s.trigger == Trigger::Edge
+        && match next_step(s) {
+            Step::Open | Step::Act(_) => read || write,
+            Step::Write => write || (read && s.reads_while_pending()),
+            Step::Read => read,
+        }
+}
+// ANCHOR_END: watch
 
 // ANCHOR: output_produced
 /// Decision: *when output is written*. A callback has just produced output
@@ -283,7 +334,17 @@ fn read<E: Events, P: Poll, S: ConnIo>(
     io: &mut S,
     buf: &mut [u8],
 ) -> Outcome {
-    match io.read(buf) {
+    let got = io.read(buf);
+    // Used up: the socket said so, or gave less than the buffer holds,
+    // which a stream socket does only when it has no more (tokio's rule
+    // too), unless the end is still to be read. An interrupted read used
+    // up nothing.
+    match &got {
+        Ok(n) if *n < buf.len() && !s.closed => s.ready.read = false,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.ready.read = false,
+        _ => {}
+    }
+    match got {
         // The peer will send no more, but may still read: output pending
         // (`Eager` reads while some is) goes first, then the close.
         Ok(0) if !s.pending_output().is_empty() => {
@@ -314,13 +375,22 @@ fn write<E: Events, P: Poll, S: ConnIo>(
 ) -> Outcome {
     if !s.pending_output().is_empty() {
         events.pre_write();
+        let pending = s.pending_output().len();
         match io.write(&s.out[s.written..]) {
             Ok(0) => return Outcome::Close(Some(io::ErrorKind::WriteZero.into())),
-            Ok(n) => s.written += n,
+            Ok(n) => {
+                s.written += n;
+                // Short: the socket is full (as a short read in `read`).
+                s.ready.write &= n == pending;
+            }
             // Deferred: the wait said writable, but it was not (another
             // writer, a spurious wake-up): wait again. Eager: register write.
-            Err(e) if would_block(&e) && s.writes == Writes::Deferred => return Outcome::Continue,
-            Err(e) if would_block(&e) => {}
+            Err(e) if would_block(&e) => {
+                s.ready.write &= e.kind() == io::ErrorKind::Interrupted;
+                if s.writes == Writes::Deferred {
+                    return Outcome::Continue;
+                }
+            }
             Err(e) => return Outcome::Close(Some(e)),
         }
         if s.written == s.out.len() {

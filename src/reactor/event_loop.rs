@@ -24,7 +24,9 @@ use super::dispatch::{self, ConnIo, ConnState, Outcome};
 use super::note::{wake_target, Note};
 use super::spare::Spare;
 use super::stats::Counted;
-use crate::api::{Accept, Action, Addr, Config, Flow, Limits, LoadBalance, Panics, Stream, Writes};
+use crate::api::{
+    Accept, Action, Addr, Config, Flow, Limits, LoadBalance, Panics, Stream, Trigger, Writes,
+};
 use crate::conn::{Conn, Deliver, Ends, Wake};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -56,6 +58,8 @@ pub(crate) struct Shared {
     accept: Accept,
     /// When replies are written (chapters 7 and 13).
     writes: Writes,
+    /// How the poller reports connections (chapter 13).
+    trigger: Trigger,
     /// Each loop's counters, which `Server::stats` reads.
     counters: Arc<[Counters]>,
     /// Print each dispatch step (`Config::trace`).
@@ -84,6 +88,7 @@ impl Shared {
             notes,
             accept: config.accept,
             writes: config.writes,
+            trigger: config.trigger,
             counters,
             trace: config.trace,
             writer_limit: config.writer_limit(),
@@ -153,6 +158,8 @@ pub(crate) struct Slot<C, S> {
     sock: S,
     /// When it was last active, for its timeouts (chapter 15).
     clocks: Clocks,
+    /// `Trigger::Edge`: in the loop's `again` list.
+    queued: bool,
 }
 
 // ANCHOR: loop_struct
@@ -184,6 +191,9 @@ pub(crate) struct Loop<'s, E: Events, P: Poll, S = Sock> {
     now: Instant,
     /// When connections expire, earliest first (chapter 15).
     deadlines: Deadlines<(RawFd, u64)>,
+    /// `Trigger::Edge`: the connections to come back to on the next turn
+    /// ([`dispatch::again`]), by fd and id.
+    again: Vec<(RawFd, u64)>,
 }
 // ANCHOR_END: loop_struct
 
@@ -239,6 +249,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             paused: None,
             now: Instant::now(),
             deadlines: Deadlines::new(),
+            again: Vec::new(),
         }
     }
 
@@ -248,6 +259,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut ready: Vec<Event> = Vec::new();
         let mut notes = Vec::new();
+        let mut retry = Vec::new();
         // Loop 0 ticks, first right away (evio's `loopTicker`). The wait's
         // timeout is the time to the next tick; with no tick the loop sleeps
         // until something happens, instead of evio's 100 ms polling.
@@ -259,7 +271,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 .into_iter()
                 .flatten()
                 .min();
-            let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+            let timeout = match self.again.is_empty() {
+                true => until.map(|t| t.saturating_duration_since(Instant::now())),
+                // Connections to come back to: look for news, do not wait.
+                false => Some(Duration::ZERO),
+            };
             if let Err(e) = self.poll.wait(&mut ready, timeout) {
                 break Err(e);
             }
@@ -298,17 +314,68 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             if paused.is_some_and(|t| t <= self.now) {
                 self.resume_accepting();
             }
-            // 4. Every ready descriptor.
+            // 4. Every ready descriptor, then (`Trigger::Edge`) every
+            // connection left with readiness unused last turn; what this
+            // turn leaves waits for the next, so each gets one step a turn.
+            std::mem::swap(&mut self.again, &mut retry);
             for ev in &ready {
-                if self.ready(ev.fd) == Flow::Stop {
+                if self.reported(ev) == Flow::Stop {
                     break 'run Ok(());
                 }
+            }
+            if self.retry(&mut retry) == Flow::Stop {
+                break 'run Ok(());
             }
         };
         self.close_all();
         result
     }
     // ANCHOR_END: run
+
+    // ANCHOR: reported
+    /// The poller reported `ev`. A connection keeps what it was reported
+    /// ready for (`Trigger::Edge` needs it: see [`dispatch::again`]); one
+    /// already in the `again` list gets its step there, not twice a turn.
+    fn reported(&mut self, ev: &Event) -> Flow {
+        if let Some(slot) = self.slots.get_mut(ev.fd as usize).and_then(Option::as_mut) {
+            slot.state.ready.read |= ev.readable;
+            slot.state.ready.write |= ev.writable;
+            slot.state.closed |= ev.closed;
+            if slot.queued {
+                return Flow::Go;
+            }
+        }
+        self.ready(ev.fd)
+    }
+
+    /// `Trigger::Edge`: runs the step of each connection in `list` that
+    /// still has readiness to use; a closed one (or its fd's next owner)
+    /// is skipped.
+    fn retry(&mut self, list: &mut Vec<(RawFd, u64)>) -> Flow {
+        for (fd, id) in list.drain(..) {
+            let Some(slot) = wake_target(&mut self.slots, fd, id, |s| s.conn.id) else {
+                continue;
+            };
+            slot.queued = false;
+            if dispatch::again(&slot.state) && self.ready(fd) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Go
+    }
+
+    /// After a step: a connection that must be come back to
+    /// ([`dispatch::again`]) goes in the `again` list, once.
+    #[inline]
+    fn remember(&mut self, fd: RawFd) {
+        if let Some(slot) = self.slots.get_mut(fd as usize).and_then(Option::as_mut) {
+            if !slot.queued && dispatch::again(&slot.state) {
+                slot.queued = true;
+                self.again.push((fd, slot.conn.id));
+            }
+        }
+    }
+    // ANCHOR_END: reported
 
     // ANCHOR: loop_ready
     /// A ready fd: a listener if no connection has it, else dispatch.
@@ -341,7 +408,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         });
         let outcome = self.outcome(ran);
         self.stepped(fd, format_args!("{step:?}"), before, &outcome);
-        self.finish(fd, outcome)
+        let flow = self.finish(fd, outcome);
+        self.remember(fd);
+        flow
     }
 
     /// A step whose callback panicked (under `Panics::Isolate`) closes its
@@ -435,7 +504,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
         });
         let outcome = self.outcome(ran);
         self.stepped(fd, format_args!("{step}"), before, &outcome);
-        self.finish(fd, outcome)
+        let flow = self.finish(fd, outcome);
+        self.remember(fd);
+        flow
     }
     // ANCHOR_END: loop_wake
 
@@ -563,8 +634,9 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     /// open step runs then. `Eager`: registered for read, and opened at once.
     pub(crate) fn admit(&mut self, sock: S, li: usize) -> Flow {
         let fd = sock.fd();
-        let state = ConnState::new(self.shared.writes, self.shared.limits.output_limit);
-        if let Err(e) = self.poll.add(fd, state.interest) {
+        let shared = self.shared;
+        let state = ConnState::new(shared.writes, shared.trigger, shared.limits.output_limit);
+        if let Err(e) = dispatch::watch(&mut self.poll, fd, state.trigger, state.interest, true) {
             self.shared.balancer.release(self.idx);
             return self.report(&e); // `sock` is dropped: the fd is closed
         }
@@ -591,6 +663,7 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             state,
             sock,
             clocks,
+            queued: false,
         });
         match self.shared.writes {
             Writes::Deferred => Flow::Go,

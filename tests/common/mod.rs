@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use evio::{
     Accept, Addr, Backend, Config, Events, IoUringOptions, LoadBalance, Receive, RingWake, Server,
-    ServerInfo, Stats, Stopper, Writes,
+    ServerInfo, Stats, Stopper, Trigger, Writes,
 };
 
 /// Socket read/write timeout for test clients: long enough for a loaded
@@ -44,6 +44,7 @@ pub struct Setup {
     pub backend: Backend,
     pub accept: Accept,
     pub writes: Writes,
+    pub trigger: Trigger,
     pub io_uring: IoUringOptions,
 }
 
@@ -53,6 +54,7 @@ impl From<Backend> for Setup {
             backend,
             accept: Accept::default(),
             writes: Writes::default(),
+            trigger: Trigger::default(),
             io_uring: IoUringOptions::default(),
         }
     }
@@ -65,8 +67,9 @@ impl PartialEq<Backend> for Setup {
 }
 
 /// The implementations the suite runs against: every reactor backend with
-/// chapter 13's strategies (the defaults: `HandOff`, `Eager`) and with
-/// evio's (`EveryLoop`, `Deferred`), and the thread-based variant. Add each
+/// chapter 13's strategies (the defaults: `HandOff`, `Eager`, `Edge`) and
+/// with evio's (`EveryLoop`, `Deferred`, `Level`), and the thread-based
+/// variant. Add each
 /// new backend here and every integration test runs on it too.
 pub fn backends() -> Vec<Setup> {
     let mut reactors = Vec::new();
@@ -83,6 +86,7 @@ pub fn backends() -> Vec<Setup> {
         all.push(Setup {
             accept: Accept::EveryLoop,
             writes: Writes::Deferred,
+            trigger: Trigger::Level,
             ..backend.into()
         });
     }
@@ -181,6 +185,7 @@ pub fn config(setup: impl Into<Setup>, loops: isize, balance: LoadBalance) -> Co
         backend: setup.backend,
         accept: setup.accept,
         writes: setup.writes,
+        trigger: setup.trigger,
         io_uring: setup.io_uring,
         ..Config::default()
     }
@@ -224,7 +229,7 @@ impl Running {
 
 // ANCHOR: start
 /// Binds `addrs` on `setup` (overriding `config.backend`, `config.accept`,
-/// `config.writes` and `config.io_uring`), then runs the server on a thread. Fails the test if
+/// `config.writes`, `config.trigger` and `config.io_uring`), then runs the server on a thread. Fails the test if
 /// binding fails.
 pub fn start<E>(
     setup: impl Into<Setup>,
@@ -239,6 +244,7 @@ where
     config.backend = backend.backend;
     config.accept = backend.accept;
     config.writes = backend.writes;
+    config.trigger = backend.trigger;
     config.io_uring = backend.io_uring;
     let server = Server::bind(config, addrs)
         .unwrap_or_else(|e| panic!("{backend:?}: binding {addrs:?} failed: {e}"));

@@ -112,7 +112,7 @@ pub fn plan(
         let on = |name: &str, flags: &str| {
             Launch::ours(name, &bin, &format!("--host 127.0.0.1 {flags}"))
         };
-        let evio = "--accept every-loop --writes deferred --wakeups every-note";
+        let evio = "--accept every-loop --writes deferred --wakeups every-note --trigger level";
         let mut v = vec![
             on("evio-rs", &format!("--backend epoll --loops {loops}")),
             on(

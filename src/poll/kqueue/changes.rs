@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::ffi::{self, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE};
+use super::ffi::{self, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE};
 use crate::poll::interface::Interest;
 
 // ANCHOR: change
@@ -38,10 +38,7 @@ pub(super) fn to_kevent(c: &Change) -> ffi::kevent {
 }
 
 /// No filter at all: the state of an fd the kernel has nothing for.
-const NONE: Interest = Interest {
-    read: false,
-    write: false,
-};
+const NONE: Interest = Interest::NONE;
 
 /// What the kernel has, and what the loop wants, for one fd.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +50,8 @@ struct Entry {
     /// `add` was called since the last submit: this may be a new socket
     /// that reuses the number of a closed one, so re-add every filter.
     fresh: bool,
+    /// Watched edge-triggered: its filters carry `EV_CLEAR` (chapter 13).
+    edge: bool,
     /// Already in the dirty list.
     queued: bool,
 }
@@ -98,23 +97,30 @@ impl Registry {
     /// Starts watching `fd`. Adding an fd that is already known is not an
     /// error (epoll says `EEXIST`): the reactor closes fds without deleting
     /// them, and the kernel hands the number out again.
-    pub(super) fn add(&mut self, fd: RawFd, interest: Interest) {
+    pub(super) fn add(&mut self, fd: RawFd, interest: Interest, edge: bool) {
         let e = self.entries.entry(fd).or_insert(Entry {
             kernel: NONE,
             want: None,
             fresh: false,
+            edge,
             queued: false,
         });
         e.want = Some(interest);
         e.fresh = true;
+        e.edge = edge;
         self.touch(fd);
     }
 
     /// Changes what `fd` is watched for; `ENOENT` if it is not watched, as
-    /// `epoll_ctl` would say.
-    pub(super) fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+    /// `epoll_ctl` would say. A change of trigger re-adds every filter,
+    /// with the new flags.
+    pub(super) fn modify(&mut self, fd: RawFd, interest: Interest, edge: bool) -> io::Result<()> {
         match self.entries.get_mut(&fd) {
-            Some(e) if e.want.is_some() => e.want = Some(interest),
+            Some(e) if e.want.is_some() => {
+                e.want = Some(interest);
+                e.fresh |= e.edge != edge;
+                e.edge = edge;
+            }
             _ => return Err(io::Error::from_raw_os_error(libc::ENOENT)),
         }
         self.touch(fd);
@@ -161,7 +167,9 @@ impl Registry {
                 if delete {
                     out.push(change(EV_DELETE));
                 }
-                if add {
+                if add && e.edge {
+                    out.push(change(EV_ADD | EV_CLEAR));
+                } else if add {
                     out.push(change(EV_ADD));
                 }
             }
@@ -225,9 +233,28 @@ mod tests {
     }
 
     #[test]
+    fn ch13_edge_triggered_filters_carry_ev_clear() {
+        let mut r = Registry::new(true);
+        r.add(5, Interest::READ, true);
+        assert_eq!(drain(&mut r), [change(5, EVFILT_READ, EV_ADD | EV_CLEAR)]);
+        // Write turned on: a new filter, checked by the kernel at once.
+        r.modify(5, Interest::READ_WRITE, true).unwrap();
+        assert_eq!(drain(&mut r), [change(5, EVFILT_WRITE, EV_ADD | EV_CLEAR)]);
+        // Back to level: every filter again, without the flag.
+        r.modify(5, Interest::READ_WRITE, false).unwrap();
+        assert_eq!(
+            drain(&mut r),
+            [
+                change(5, EVFILT_READ, EV_ADD),
+                change(5, EVFILT_WRITE, EV_ADD)
+            ]
+        );
+    }
+
+    #[test]
     fn ch10_read_and_write_are_separate_filters() {
         let mut r = Registry::new(true);
-        r.add(5, Interest::READ_WRITE);
+        r.add(5, Interest::READ_WRITE, false);
         assert_eq!(
             drain(&mut r),
             [
@@ -236,10 +263,10 @@ mod tests {
             ]
         );
         // evio's ModRead: only the write filter goes.
-        r.modify(5, Interest::READ).unwrap();
+        r.modify(5, Interest::READ, false).unwrap();
         assert_eq!(drain(&mut r), [change(5, EVFILT_WRITE, EV_DELETE)]);
         // evio's ModReadWrite: only the write filter comes back.
-        r.modify(5, Interest::READ_WRITE).unwrap();
+        r.modify(5, Interest::READ_WRITE, false).unwrap();
         assert_eq!(drain(&mut r), [change(5, EVFILT_WRITE, EV_ADD)]);
         r.delete(5).unwrap();
         assert_eq!(
@@ -250,7 +277,7 @@ mod tests {
             ]
         );
         assert!(
-            r.modify(5, Interest::READ).is_err(),
+            r.modify(5, Interest::READ, false).is_err(),
             "deleted means unknown"
         );
     }
@@ -258,19 +285,19 @@ mod tests {
     #[test]
     fn ch10_changes_between_two_waits_are_coalesced() {
         let mut r = Registry::new(true);
-        r.add(7, Interest::READ);
+        r.add(7, Interest::READ, false);
         drain(&mut r);
         // Write interest on, then off, before the next wait: nothing to send.
-        r.modify(7, Interest::READ_WRITE).unwrap();
-        r.modify(7, Interest::READ).unwrap();
+        r.modify(7, Interest::READ_WRITE, false).unwrap();
+        r.modify(7, Interest::READ, false).unwrap();
         assert_eq!(drain(&mut r), []);
         // Added and deleted before any wait: the kernel never hears of it.
-        r.add(8, Interest::READ);
+        r.add(8, Interest::READ, false);
         r.delete(8).unwrap();
         assert_eq!(drain(&mut r), []);
         // Several fds: one batch, in the order they changed.
-        r.add(9, Interest::READ);
-        r.modify(7, Interest::READ_WRITE).unwrap();
+        r.add(9, Interest::READ, false);
+        r.modify(7, Interest::READ_WRITE, false).unwrap();
         assert_eq!(
             drain(&mut r),
             [
@@ -284,7 +311,7 @@ mod tests {
     #[test]
     fn ch10_unknown_fds_are_refused_like_epoll() {
         let mut r = Registry::new(true);
-        let err = r.modify(3, Interest::READ).unwrap_err();
+        let err = r.modify(3, Interest::READ, false).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
         assert_eq!(r.delete(3).unwrap_err().raw_os_error(), Some(libc::ENOENT));
     }
@@ -295,9 +322,9 @@ mod tests {
         // delete; a new socket gets number 4 and is added for read.
         for close_removes in [true, false] {
             let mut r = Registry::new(close_removes);
-            r.add(4, Interest::READ_WRITE);
+            r.add(4, Interest::READ_WRITE, false);
             drain(&mut r);
-            r.add(4, Interest::READ);
+            r.add(4, Interest::READ, false);
             let got = drain(&mut r);
             let want = if close_removes {
                 // BSD: closing removed both filters; re-add read, and
@@ -322,10 +349,10 @@ mod tests {
     #[test]
     fn ch10_a_refused_change_is_added_again_later() {
         let mut r = Registry::new(true);
-        r.add(6, Interest::READ_WRITE);
+        r.add(6, Interest::READ_WRITE, false);
         drain(&mut r);
         r.failed(6, EVFILT_WRITE);
-        r.modify(6, Interest::READ_WRITE).unwrap();
+        r.modify(6, Interest::READ_WRITE, false).unwrap();
         assert_eq!(drain(&mut r), [change(6, EVFILT_WRITE, EV_ADD)]);
     }
 }

@@ -99,6 +99,7 @@ pub(super) fn classify(f: &Fired) -> Fate {
                 fd,
                 readable: f.filter == EVFILT_READ || failed,
                 writable: f.filter == EVFILT_WRITE || failed,
+                closed: (f.filter == EVFILT_READ && f.flags & EV_EOF != 0) || failed,
             })
         }
         _ => Fate::Ignored,
@@ -114,6 +115,7 @@ pub(super) fn merge(events: &mut Vec<Event>, ev: Event) {
         Some(e) => {
             e.readable |= ev.readable;
             e.writable |= ev.writable;
+            e.closed |= ev.closed;
         }
         None => events.push(ev),
     }
@@ -137,31 +139,32 @@ mod tests {
 
     #[test]
     fn ch10_returned_entries_become_readiness() {
-        let ready = |fd, readable, writable| {
+        let ready = |fd, readable, writable, closed| {
             Fate::Ready(Event {
                 fd,
                 readable,
                 writable,
+                closed,
             })
         };
         // `data` is the bytes to read, or the room to write (libkqueue says
         // 0 for write); readiness does not need it.
         assert_eq!(
             classify(&entry(5, EVFILT_READ, 0, 0, 10)),
-            ready(5, true, false)
+            ready(5, true, false, false)
         );
         assert_eq!(
             classify(&entry(5, EVFILT_WRITE, 0, 0, 0)),
-            ready(5, false, true)
+            ready(5, false, true, false)
         );
         // The peer shut down: readable (the read returns 0), not writable.
         assert_eq!(
             classify(&entry(5, EVFILT_READ, EV_EOF, 0, 0)),
-            ready(5, true, false)
+            ready(5, true, false, true)
         );
         // The socket failed (errno in fflags): both, as epoll's EPOLLERR.
         let reset = entry(5, EVFILT_WRITE, EV_EOF, libc::ECONNRESET as u32, 0);
-        assert_eq!(classify(&reset), ready(5, true, true));
+        assert_eq!(classify(&reset), ready(5, true, true, true));
         assert_eq!(
             // 0: the wake-up event's ident (`WAKE_IDENT` in mod.rs).
             classify(&entry(0, EVFILT_USER, EV_CLEAR, 0, 0)),
@@ -209,6 +212,7 @@ mod tests {
                 fd,
                 readable: r,
                 writable: w,
+                closed: false,
             };
             merge(&mut events, ev);
         }
@@ -216,6 +220,7 @@ mod tests {
             fd,
             readable,
             writable,
+            closed: false,
         };
         assert_eq!(events, [ev(5, true, true), ev(6, false, true)]);
     }

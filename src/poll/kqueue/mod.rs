@@ -175,12 +175,27 @@ impl Poll for Kqueue {
     }
 
     fn add(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        self.registry.add(fd, interest);
+        self.registry.add(fd, interest, false);
         Ok(())
     }
 
     fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        self.registry.modify(fd, interest)
+        self.registry.modify(fd, interest, false)
+    }
+
+    /// `EV_CLEAR` on each filter: a delivered event is reset, and comes
+    /// again only when the filter's state changes (more input, more room).
+    /// A filter that `modify_edge` adds is new to the kernel, which checks
+    /// it at once: a readiness it turns on is reported.
+    const EDGE_TRIGGERED: bool = true;
+
+    fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.registry.add(fd, interest, true);
+        Ok(())
+    }
+
+    fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.registry.modify(fd, interest, true)
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
@@ -228,6 +243,7 @@ impl Poll for Kqueue {
                             fd: err.fd,
                             readable: true,
                             writable: true,
+                            closed: true,
                         },
                     );
                     if self.errors.len() < MAX_KEPT_ERRORS {
@@ -267,6 +283,7 @@ mod tests {
             fd,
             readable: true,
             writable: true,
+            closed: true,
         };
         assert_eq!(events, [both], "the fd is reported, to meet its error");
         let errors = kq.take_change_errors();
