@@ -34,7 +34,7 @@ use super::dispatch::ConnIo;
 use super::event_loop::{Loop, Shared, Socket};
 use super::note::Note;
 use super::spare::Spare;
-use crate::api::{Action, Flow, Options, Stream, Writes};
+use crate::api::{Action, Flow, Options, Stream, Trigger, Writes};
 use crate::conn::{Conn, Deliver, Ends};
 use crate::events::Events;
 use crate::notes::NoteQueue;
@@ -154,6 +154,29 @@ struct Wire {
 struct Registration {
     registered: Option<Interest>,
     fail_next: bool,
+    /// Registered edge-triggered (`add_edge`, `modify_edge`).
+    edge: bool,
+    /// Edge-triggered: queued to be reported by the next wait, as epoll
+    /// queues an fd when the socket wakes it or `epoll_ctl` finds it ready.
+    queued: bool,
+}
+
+impl Registration {
+    /// What a poll of the socket finds, as far as this registration asks
+    /// for it (`None`: nothing), as the kernel's `tcp_poll` and epoll's
+    /// mask: input or the peer's end make it readable, room writable, an
+    /// error (a reset) both; the peer's end is told only to read interest.
+    fn wanted(&self, w: &Wire) -> Option<Event> {
+        let i = self.registered?;
+        let readable = i.read && (!w.inbound.is_empty() || w.peer_closed || w.reset);
+        let writable = i.write && (w.room > 0 || w.reset);
+        (readable || writable).then_some(Event {
+            fd: FD,
+            readable,
+            writable,
+            closed: (i.read && w.peer_closed) || w.reset,
+        })
+    }
 }
 
 /// The socket, as the loop owns it: the dispatch reads and writes through
@@ -237,9 +260,22 @@ impl Drop for FakeSocket {
     }
 }
 
-/// A poller that only remembers what the connection is registered for.
+/// A poller that remembers what the connection is registered for, and
+/// (edge-triggered) whether it is queued to be reported.
 struct FakePoll {
     reg: Arc<Mutex<Registration>>,
+    wire: Arc<Mutex<Wire>>,
+}
+
+impl FakePoll {
+    /// After `add_edge` or `modify_edge`: edge-triggered from now on, and
+    /// queued if ready for what is watched.
+    fn edge_checks(&mut self) {
+        let wire = self.wire.lock().unwrap();
+        let mut reg = self.reg.lock().unwrap();
+        reg.edge = true;
+        reg.queued |= reg.wanted(&wire).is_some();
+    }
 }
 
 struct NoSignal;
@@ -256,6 +292,7 @@ impl Poll for FakePoll {
     fn new() -> io::Result<Self> {
         Ok(FakePoll {
             reg: Arc::default(),
+            wire: Arc::default(),
         })
     }
 
@@ -277,6 +314,23 @@ impl Poll for FakePoll {
             return Err(io::Error::from_raw_os_error(libc::ENOMEM));
         }
         reg.registered = Some(interest);
+        Ok(())
+    }
+
+    /// epoll's `EPOLLET`, as the chapter 13 test below needs it: `add` and
+    /// `modify` poll the socket and queue it if it is ready for the new
+    /// interest ([`World::wakes`] queues it too).
+    const EDGE_TRIGGERED: bool = true;
+
+    fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.add(fd, interest)?;
+        self.edge_checks();
+        Ok(())
+    }
+
+    fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        self.modify(fd, interest)?;
+        self.edge_checks();
         Ok(())
     }
 
@@ -412,6 +466,12 @@ struct World<'a> {
     /// Waiting for the loop to take it in (see `step`).
     sock: Option<FakeSocket>,
     status: Status,
+    /// `Op::Ready` is a turn of the loop: the fake poller's report, if it
+    /// has one, then the connections the loop comes back to (chapter 13's
+    /// test); else the dispatch of the connection, whatever the poller.
+    turns: bool,
+    /// The list the loop's turn lends (`Loop::handle`).
+    retry: Vec<(RawFd, u64)>,
 }
 
 impl<'a> World<'a> {
@@ -419,6 +479,7 @@ impl<'a> World<'a> {
         let (wire, reg) = (events.wire.clone(), Arc::default());
         let poll = FakePoll {
             reg: Arc::clone(&reg),
+            wire: wire.clone(),
         };
         let mut lp = Loop::new(0, poll, Spare::default(), notes, shared, events);
         lp.set_read_buffer(READ_BUFFER);
@@ -434,7 +495,41 @@ impl<'a> World<'a> {
             reg,
             sock: Some(sock),
             status: Status::Open,
+            turns: false,
+            retry: Vec::new(),
         }
+    }
+
+    /// The socket woke its watchers, for input (`read`), room (`write`) or
+    /// its end (both): edge-triggered, the fd is queued if it is watched
+    /// for that, or, for the end, at all (epoll's wake-up carries no key
+    /// then).
+    fn wakes(&mut self, read: bool, write: bool) {
+        let mut reg = self.reg.lock().unwrap();
+        if let Some(i) = reg.registered {
+            let end = read && write;
+            reg.queued |= end || (read && i.read) || (write && i.write);
+        }
+    }
+
+    /// What a wait reports for the fd: level-triggered, what it is ready
+    /// for; edge-triggered, that only if it was queued since the last.
+    fn poll(&mut self) -> Vec<Event> {
+        let wire = self.wire.lock().unwrap();
+        let mut reg = self.reg.lock().unwrap();
+        let queued = std::mem::take(&mut reg.queued);
+        match reg.edge && !queued {
+            true => None,
+            false => reg.wanted(&wire),
+        }
+        .into_iter()
+        .collect()
+    }
+
+    /// One turn of the loop, as `Loop::run` takes it after a wait.
+    fn turn(&mut self) -> Flow {
+        let ready = self.poll();
+        self.lp.handle(&ready, &mut self.retry)
     }
 
     /// The loop takes the connection in, as `Loop::accept` does with a new
@@ -478,6 +573,7 @@ impl<'a> World<'a> {
             // What the loop does when the kernel reports the fd, or a wake
             // note names the connection (a gone one is looked up and not
             // found, as in the server).
+            Op::Ready if self.turns => self.turn(),
             Op::Ready => self.lp.ready(FD),
             // Also a stale waker's note first (an id the loop never gave
             // this connection), which must reach nobody.
@@ -509,6 +605,7 @@ impl<'a> World<'a> {
             }
             Op::Room(n) => {
                 self.wire.lock().unwrap().room = *n;
+                self.wakes(false, *n > 0);
                 Flow::Go
             }
             Op::Send(bytes) => {
@@ -516,14 +613,18 @@ impl<'a> World<'a> {
                 if !w.peer_closed && !w.reset {
                     w.inbound.extend(bytes);
                 }
+                drop(w);
+                self.wakes(true, false);
                 Flow::Go
             }
             Op::PeerClose => {
                 self.wire.lock().unwrap().peer_closed = true;
+                self.wakes(true, true);
                 Flow::Go
             }
             Op::PeerReset => {
                 self.wire.lock().unwrap().reset = true;
+                self.wakes(true, true);
                 Flow::Go
             }
             Op::Answer(bytes, action) => {
@@ -932,6 +1033,122 @@ proptest! {
     }
 }
 // ANCHOR_END: run
+
+// ANCHOR: edge
+/// The most turns an edge-triggered loop may take to go quiet after the
+/// last op: far more than it needs, so only a loop that comes back to a
+/// connection forever reaches it.
+const SETTLE_TURNS: usize = 100;
+
+/// Chapter 13's edge-triggered loop (`Trigger::Edge`), turn by turn: the
+/// same ops, with `Ready` a turn of the loop (`Loop::handle`) on a fake
+/// poller that reports the fd only when the socket wakes it, or when
+/// `add_edge`/`modify_edge` find it ready, as `EPOLLET`. After the ops the
+/// loop runs until it goes quiet (no report, no connection to come back
+/// to), in at most [`SETTLE_TURNS`] turns; then a level-triggered report
+/// of whatever the socket is ready for must find nothing left to do: the
+/// loop has not stalled where evio's would have gone on. And throughout,
+/// the outputs arrive in order and the connection ends once.
+fn run_edge(ops: &[Op], writes: Writes) -> Result<(), TestCaseError> {
+    let events = Handler::new(Arc::default());
+    let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
+    let config = crate::api::Config {
+        writes,
+        trigger: Trigger::Edge,
+        limits: crate::api::Limits {
+            output_limit: OUTPUT_LIMIT,
+            ..crate::api::Limits::none()
+        },
+        ..Default::default()
+    };
+    let counters = Arc::new([Default::default()]);
+    let shared = Shared::new(
+        Vec::new(),
+        Vec::new(),
+        vec![notes.clone()],
+        counters,
+        &config,
+    );
+    let mut world = World::new(&events, &shared, notes);
+    world.turns = true;
+    let ordered = |world: &World| -> Result<(), TestCaseError> {
+        let produced = world.events.produced.lock().unwrap();
+        let received = &world.wire.lock().unwrap().received;
+        prop_assert!(produced.starts_with(received), "received {:?}", received);
+        prop_assert_eq!(&*world.events.out_of_order.lock().unwrap(), &None);
+        Ok(())
+    };
+    for op in ops {
+        world.step(op);
+        ordered(&world)?;
+    }
+    world.admit();
+    let mut turns = 0;
+    while world.status == Status::Open
+        && (world.lp.coming_back() || world.reg.lock().unwrap().queued)
+    {
+        prop_assert!(turns < SETTLE_TURNS, "not quiet after {} turns", turns);
+        let flow = world.turn();
+        world.settle(flow);
+        turns += 1;
+    }
+    ordered(&world)?;
+    // Quiet. A level-triggered poller would report what the socket is
+    // ready for: the step that report runs must change nothing.
+    let seen = |w: &World| {
+        let wire = w.wire.lock().unwrap();
+        let calls = w.events.calls.lock().unwrap().len();
+        (w.status, calls, wire.received.len(), wire.inbound.len())
+    };
+    let level = world
+        .reg
+        .lock()
+        .unwrap()
+        .wanted(&world.wire.lock().unwrap());
+    if let (Status::Open, Some(ev)) = (world.status, level) {
+        let before = seen(&world);
+        let flow = world.lp.handle(&[ev], &mut world.retry);
+        world.settle(flow);
+        prop_assert_eq!(
+            seen(&world),
+            before,
+            "stalled: a level report of {:?} still had work",
+            ev
+        );
+    }
+    world.end();
+    let calls = world.events.calls.lock().unwrap();
+    let ends = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Closed(_) | Call::Detached));
+    prop_assert_eq!(
+        ends.count(),
+        1,
+        "closed or detached exactly once: {:?}",
+        calls
+    );
+    Ok(())
+}
+
+/// [`op_or_writer`], with more and longer sends: input that fills the
+/// loop's 8-byte buffer more than once.
+fn op_edge() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => op_or_writer(),
+        1 => vec(b'A'..=b'Z', 9..30).prop_map(Op::Send),
+    ]
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 2000, ..Config::default() })]
+
+    #[test]
+    fn ch13_edge_triggered_loop_never_stalls(ops in vec(op_edge(), 1..60)) {
+        run_edge(&ops, Writes::Eager)?;
+        run_edge(&ops, Writes::Deferred)?;
+    }
+}
+// ANCHOR_END: edge
 
 // ANCHOR: shrink
 /// A deliberately broken invariant (the interest rule forgets the pending

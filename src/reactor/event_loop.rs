@@ -314,16 +314,8 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
             if paused.is_some_and(|t| t <= self.now) {
                 self.resume_accepting();
             }
-            // 4. Every ready descriptor, then (`Trigger::Edge`) every
-            // connection left with readiness unused last turn; what this
-            // turn leaves waits for the next, so each gets one step a turn.
-            std::mem::swap(&mut self.again, &mut retry);
-            for ev in &ready {
-                if self.reported(ev) == Flow::Stop {
-                    break 'run Ok(());
-                }
-            }
-            if self.retry(&mut retry) == Flow::Stop {
+            // 4. Every ready descriptor.
+            if self.handle(&ready, &mut retry) == Flow::Stop {
                 break 'run Ok(());
             }
         };
@@ -333,6 +325,20 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     // ANCHOR_END: run
 
     // ANCHOR: reported
+    /// Every ready descriptor the wait reported, then (`Trigger::Edge`)
+    /// every connection left with readiness unused last turn; what this
+    /// turn leaves waits for the next, so each gets one step a turn.
+    /// `retry` is an empty list, lent to hold last turn's.
+    pub(crate) fn handle(&mut self, ready: &[Event], retry: &mut Vec<(RawFd, u64)>) -> Flow {
+        std::mem::swap(&mut self.again, retry);
+        for ev in ready {
+            if self.reported(ev) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        self.retry(retry)
+    }
+
     /// The poller reported `ev`. A connection keeps what it was reported
     /// ready for (`Trigger::Edge` needs it: see [`dispatch::again`]); one
     /// already in the `again` list gets its step there, not twice a turn.
@@ -834,6 +840,13 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
     #[cfg(test)]
     pub(crate) fn set_read_buffer(&mut self, n: usize) {
         self.buf.truncate(n);
+    }
+
+    /// Whether the loop will come back to a connection on its next turn
+    /// (`Trigger::Edge`): for chapter 13's state-machine test.
+    #[cfg(test)]
+    pub(crate) fn coming_back(&self) -> bool {
+        !self.again.is_empty()
     }
 
     /// The loop's bookkeeping for the connection at `fd`, if it holds one:
