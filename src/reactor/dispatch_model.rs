@@ -953,13 +953,13 @@ fn check(world: &World, model: &Model, before: &Before, rule: Rule) -> Result<()
 }
 // ANCHOR_END: invariants
 
-// ANCHOR: run
-/// Runs `ops` through the real loop and the model, checking after each.
-fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
-    let events = Handler::new(Arc::default());
+/// What the world is made of besides the loop: the scripted handler, what
+/// the loop shares with other loops (here none), and its note queue.
+fn parts(writes: Writes, trigger: Trigger) -> (Handler, Shared, Arc<NoteQueue<Note>>) {
     let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
     let config = crate::api::Config {
         writes,
+        trigger,
         limits: crate::api::Limits {
             output_limit: OUTPUT_LIMIT,
             ..crate::api::Limits::none()
@@ -974,6 +974,13 @@ fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
         counters,
         &config,
     );
+    (Handler::new(Arc::default()), shared, notes)
+}
+
+// ANCHOR: run
+/// Runs `ops` through the real loop and the model, checking after each.
+fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
+    let (events, shared, notes) = parts(writes, Trigger::default());
     let (mut world, mut model) = (World::new(&events, &shared, notes), Model::new(writes));
     for (i, op) in ops.iter().enumerate() {
         let (received, reads) = {
@@ -1050,25 +1057,7 @@ const SETTLE_TURNS: usize = 100;
 /// loop has not stalled where evio's would have gone on. And throughout,
 /// the outputs arrive in order and the connection ends once.
 fn run_edge(ops: &[Op], writes: Writes) -> Result<(), TestCaseError> {
-    let events = Handler::new(Arc::default());
-    let notes = Arc::new(NoteQueue::new(Box::new(NoSignal)));
-    let config = crate::api::Config {
-        writes,
-        trigger: Trigger::Edge,
-        limits: crate::api::Limits {
-            output_limit: OUTPUT_LIMIT,
-            ..crate::api::Limits::none()
-        },
-        ..Default::default()
-    };
-    let counters = Arc::new([Default::default()]);
-    let shared = Shared::new(
-        Vec::new(),
-        Vec::new(),
-        vec![notes.clone()],
-        counters,
-        &config,
-    );
+    let (events, shared, notes) = parts(writes, Trigger::Edge);
     let mut world = World::new(&events, &shared, notes);
     world.turns = true;
     let ordered = |world: &World| -> Result<(), TestCaseError> {
