@@ -493,6 +493,10 @@ pub struct LoopStats {
     /// sends, cancellations (the io_uring engine only, chapter 16). There
     /// a wait is one `io_uring_enter`, which may carry many of them.
     pub submitted: u64,
+    /// Steps the loop ran unasked, for a connection it had left with
+    /// readiness unused: a read that filled the buffer, say (the reactor
+    /// under `Trigger::Edge` only, chapter 13).
+    pub again: u64,
 }
 // ANCHOR_END: loop_stats
 
@@ -516,6 +520,7 @@ impl LoopStats {
                 timed_out: a.timed_out + b.timed_out,
                 panics: a.panics + b.panics,
                 submitted: a.submitted + b.submitted,
+                again: a.again + b.again,
             })
     }
 }
@@ -525,7 +530,7 @@ impl std::fmt::Display for LoopStats {
         write!(
             f,
             "waits {} notes {} accepts {} refusals {} reads {} writes {} would-block {} \
-             interest {} in {} B out {} B rejected {} timed-out {} panics {} submitted {}",
+             interest {} in {} B out {} B rejected {} timed-out {} panics {} submitted {} again {}",
             self.waits,
             self.notes,
             self.accepts,
@@ -539,7 +544,8 @@ impl std::fmt::Display for LoopStats {
             self.rejected,
             self.timed_out,
             self.panics,
-            self.submitted
+            self.submitted,
+            self.again
         )
     }
 }

@@ -25,7 +25,7 @@ use common::{
     backends, config, connect_tcp, loop_index, read_line, start, wait_until, wake_setups, within,
     Setup,
 };
-use evio::{Accept, Action, Backend, Conn, Events, LoadBalance, Options, Writer, Writes};
+use evio::{Accept, Action, Backend, Conn, Events, LoadBalance, Options, Trigger, Writer, Writes};
 
 /// Held by each test that runs a server, so that the CPU test's loop thread
 /// is the only `evio-loop-0` of the process while it measures.
@@ -381,6 +381,11 @@ fn ch13_input_larger_than_the_read_buffer_is_all_read() {
                 back.len(),
                 sent.len()
             );
+            // The loop came back by itself only where the trigger is edge.
+            let again = server.stats.total().again;
+            let poller = matches!(setup.backend, Backend::Epoll | Backend::Kqueue);
+            let edge = setup.trigger == Trigger::Edge && poller;
+            assert_eq!(again > 0, edge, "{setup:?}: {again} steps unasked");
             server.stop(10).unwrap();
         }
     });

@@ -363,7 +363,11 @@ impl<'s, E: Events, P: Poll, S: Socket> Loop<'s, E, P, S> {
                 continue;
             };
             slot.queued = false;
-            if dispatch::again(&slot.state) && self.ready(fd) == Flow::Stop {
+            if !dispatch::again(&slot.state) {
+                continue;
+            }
+            self.count(Count::Again, 1);
+            if self.ready(fd) == Flow::Stop {
                 return Flow::Stop;
             }
         }

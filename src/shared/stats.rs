@@ -32,11 +32,12 @@ pub(crate) enum Count {
     TimedOut,
     Panics,
     Submitted,
+    Again,
 }
 
 /// One loop's counters; see [`LoopStats`] for what each counts.
 #[derive(Default)]
-pub(crate) struct Counters([AtomicU64; 14]);
+pub(crate) struct Counters([AtomicU64; 15]);
 
 impl Counters {
     /// Adds `n` to a counter. Called by the loop's thread only, a few
@@ -65,6 +66,7 @@ impl Counters {
             timed_out: get(Count::TimedOut),
             panics: get(Count::Panics),
             submitted: get(Count::Submitted),
+            again: get(Count::Again),
         }
     }
 }
