@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{backends, config, connect_tcp, read_line, read_to_eof, start, within, Setup};
-use evio::{Action, Backend, Conn, Events, LoadBalance, Waker, Writes};
+use evio::{Action, Backend, Conn, Events, Limits, LoadBalance, Waker, Writes};
 
 /// Wakes queued while the loop is busy.
 const WAKES: usize = 100;
@@ -85,6 +85,7 @@ fn reactors(writes: Writes) -> Vec<Setup> {
 
 fn serve(
     setup: Setup,
+    output_limit: usize,
 ) -> (
     common::Running,
     Arc<Batchy>,
@@ -98,7 +99,8 @@ fn serve(
         go: Mutex::new(go_rx),
         woken: AtomicUsize::new(0),
     });
-    let cfg = config(setup, 1, LoadBalance::RoundRobin);
+    let mut cfg = config(setup, 1, LoadBalance::RoundRobin);
+    cfg.limits.output_limit = output_limit;
     let server = start(setup, events.clone(), cfg, &["tcp://127.0.0.1:0"]);
     (server, events, wakers, go)
 }
@@ -113,7 +115,7 @@ fn lab07_batched_writes_sends_a_turns_output_with_one_write() {
     let writes = batched();
     within(60, move || {
         for setup in reactors(writes) {
-            let (server, events, wakers, go) = serve(setup);
+            let (server, events, wakers, go) = serve(setup, Limits::default().output_limit);
             let mut client = connect_tcp(server.addr(0));
             client.write_all(b"ping\n").unwrap();
             assert_eq!(read_line(&mut client), "ping\n", "{setup:?}: the echo");
@@ -145,14 +147,19 @@ fn lab07_batched_writes_sends_a_turns_output_with_one_write() {
 /// Batched output still behaves: 8 MiB echoed in order to a client that
 /// sends it all before it reads (the socket fills, the loop waits to write,
 /// and stops reading past `Limits::output_limit`), and `quit` gets `bye`
-/// before the close, as a deferred `Close` must.
+/// before the close, as a deferred `Close` must. With the default output
+/// limit, and with a small one, which a read that fills the buffer crosses
+/// at once: the loop must still come back for the input it left unread
+/// (under `Trigger::Edge`, chapter 13, nobody reports it again).
 #[test]
 #[ignore = "lab 07: Writes::Batched, parsed from \"batched\", then `cargo test lab07 -- --ignored`"]
 fn lab07_batched_writes_echoes_in_order_and_closes_after_output() {
     let writes = batched();
     within(120, move || {
-        for setup in reactors(writes) {
-            let (server, _events, _wakers, _go) = serve(setup);
+        let setups = reactors(writes).into_iter();
+        for (setup, limit) in setups.flat_map(|s| [(s, Limits::default().output_limit), (s, 1000)])
+        {
+            let (server, _events, _wakers, _go) = serve(setup, limit);
             let mut client = connect_tcp(server.addr(0));
             let mut data = Vec::with_capacity(8 << 20);
             let mut i = 0u64;
@@ -164,9 +171,9 @@ fn lab07_batched_writes_echoes_in_order_and_closes_after_output() {
             let mut writer = client.try_clone().unwrap();
             let sending = thread::spawn(move || writer.write_all(&sent));
             let mut got = vec![0u8; data.len()];
-            client
-                .read_exact(&mut got)
-                .unwrap_or_else(|e| panic!("lab07, {setup:?}: reading the 8 MiB echo: {e}"));
+            client.read_exact(&mut got).unwrap_or_else(|e| {
+                panic!("lab07, {setup:?}, output limit {limit}: reading the 8 MiB echo: {e}")
+            });
             sending.join().unwrap().unwrap();
             assert!(
                 got == data,
