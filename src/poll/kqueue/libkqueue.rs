@@ -1,5 +1,5 @@
 //! Where libkqueue, a kqueue in userspace over epoll, behaves unlike a BSD
-//! kernel, and what the backend does about it: three workarounds, kept in
+//! kernel, and what the backend does about it: four workarounds, kept in
 //! one place so that the rest of the backend reads as plain kqueue.
 //!
 //! Chapter 10, "kqueue", explains them. evio never met them: it runs its
@@ -12,9 +12,11 @@
 //!    times out ([`uncounted_errors`]).
 //! 3. A closed kqueue's own fds are freed a little later, by a thread of
 //!    libkqueue's ([`drain_pending_close`]).
+//! 4. A change of one filter loses another's `EV_CLEAR` and `EV_EOF`
+//!    ([`EDGE_TRIGGERED`]): the backend watches level-triggered there.
 //!
-//! On a BSD the first is `false`, the second finds nothing, and the third
-//! is not called.
+//! On a BSD the first is `false`, the second finds nothing, the third is
+//! not called, and the fourth is `true`.
 
 use super::ffi::{self, EV_ERROR};
 use super::fired::from_kevent;
@@ -30,6 +32,17 @@ use super::fired::from_kevent;
 /// stale filters before it adds new ones.
 pub(super) const CLOSE_REMOVES_FILTERS: bool = cfg!(kqueue_os);
 // ANCHOR_END: close_removes
+
+/// Whether `EV_CLEAR` gives the edge-triggered watch the loop relies on
+/// (`Poll::add_edge`, chapter 13). On a BSD kernel each filter is its own.
+/// libkqueue keeps one epoll registration per fd for its read and write
+/// filters: measured here (libkqueue 2.7.0, commit f966089), a read filter
+/// added with `EV_CLEAR` in the same change list that deletes the fd's
+/// write filter is then reported by every wait, and without `EV_EOF` while
+/// the peer's end waits behind unread input, which the conformance suite's
+/// `edge_modify_reports_what_it_turns_on` catches. So on libkqueue the
+/// backend watches level-triggered, which reports more, never less.
+pub(super) const EDGE_TRIGGERED: bool = cfg!(kqueue_os);
 
 /// How many of `answers`, the entries a wait got back for its changes, are
 /// error entries that `kevent` wrote but did not count.

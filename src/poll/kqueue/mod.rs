@@ -186,16 +186,17 @@ impl Poll for Kqueue {
     /// `EV_CLEAR` on each filter: a delivered event is reset, and comes
     /// again only when the filter's state changes (more input, more room).
     /// A filter that `modify_edge` adds is new to the kernel, which checks
-    /// it at once: a readiness it turns on is reported.
-    const EDGE_TRIGGERED: bool = true;
+    /// it at once: a readiness it turns on is reported. Not on libkqueue
+    /// (`libkqueue::EDGE_TRIGGERED`), which watches level-triggered.
+    const EDGE_TRIGGERED: bool = libkqueue::EDGE_TRIGGERED;
 
     fn add_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        self.registry.add(fd, interest, true);
+        self.registry.add(fd, interest, Self::EDGE_TRIGGERED);
         Ok(())
     }
 
     fn modify_edge(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        self.registry.modify(fd, interest, true)
+        self.registry.modify(fd, interest, Self::EDGE_TRIGGERED)
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
