@@ -977,6 +977,21 @@ fn parts(writes: Writes, trigger: Trigger) -> (Handler, Shared, Arc<NoteQueue<No
     (Handler::new(Arc::default()), shared, notes)
 }
 
+/// After the server's end: `closed` or `detached` ran exactly once.
+fn ended_once(world: &World) -> Result<(), TestCaseError> {
+    let calls = world.events.calls.lock().unwrap();
+    let ends = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Closed(_) | Call::Detached));
+    prop_assert_eq!(
+        ends.count(),
+        1,
+        "closed or detached exactly once: {:?}",
+        calls
+    );
+    Ok(())
+}
+
 // ANCHOR: run
 /// Runs `ops` through the real loop and the model, checking after each.
 fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
@@ -1017,17 +1032,7 @@ fn run(ops: &[Op], rule: Rule, writes: Writes) -> Result<(), TestCaseError> {
             model.close(false);
         }
     }
-    let calls = world.events.calls.lock().unwrap();
-    let ends = calls
-        .iter()
-        .filter(|c| matches!(c, Call::Closed(_) | Call::Detached));
-    prop_assert_eq!(
-        ends.count(),
-        1,
-        "closed or detached exactly once: {:?}",
-        calls
-    );
-    Ok(())
+    ended_once(&world)
 }
 
 proptest! {
@@ -1106,17 +1111,7 @@ fn run_edge(ops: &[Op], writes: Writes) -> Result<(), TestCaseError> {
         );
     }
     world.end();
-    let calls = world.events.calls.lock().unwrap();
-    let ends = calls
-        .iter()
-        .filter(|c| matches!(c, Call::Closed(_) | Call::Detached));
-    prop_assert_eq!(
-        ends.count(),
-        1,
-        "closed or detached exactly once: {:?}",
-        calls
-    );
-    Ok(())
+    ended_once(&world)
 }
 
 /// [`op_or_writer`], with more and longer sends: input that fills the
