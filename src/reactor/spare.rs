@@ -29,10 +29,12 @@ use std::fs::File;
 use std::os::fd::RawFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+#[cfg(target_os = "linux")]
+use crate::shared;
 use crate::shared::Listener;
 
 #[cfg(target_os = "linux")]
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{opcode, types, IoUring};
 
 // ANCHOR: spare
 /// What a loop sheds with when the process is out of fds.
@@ -112,12 +114,6 @@ impl Spare {
     }
 }
 
-/// How long the ring's accept waits for a connection: the listener is
-/// non-blocking, but a ring waits for readiness rather than say `EAGAIN`.
-/// The kernel reads it when the accept is submitted; a static outlives it.
-#[cfg(target_os = "linux")]
-static SHED_WAIT: types::Timespec = types::Timespec::new().nsec(1_000_000);
-
 /// A ring of four entries with a table of one file (Linux 5.19 for the
 /// sparse table).
 #[cfg(target_os = "linux")]
@@ -127,24 +123,15 @@ fn shedding_ring() -> std::io::Result<IoUring> {
     Ok(ring)
 }
 
-/// Accepts into slot 0 of the ring's table, linked to a 1 ms timeout, and
-/// waits for both to come back; then closes the slot. One or two
-/// `io_uring_enter` calls, on the rare path where the process is out of
-/// fds.
+/// Accepts into slot 0 of the ring's table, linked to a 1 ms timeout
+/// (`shared::accept_into_slot`), and waits for both to come back; then
+/// closes the slot. One or two `io_uring_enter` calls, on the rare path
+/// where the process is out of fds.
 #[cfg(target_os = "linux")]
 fn shed_through(ring: &mut IoUring, listener: RawFd) -> bool {
-    let slot = types::DestinationSlot::try_from_slot_target(0).ok();
-    let accept = opcode::Accept::new(
-        types::Fd(listener),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    )
-    .file_index(slot)
-    .build()
-    .flags(squeue::Flags::IO_LINK)
-    .user_data(1);
-    let wait = opcode::LinkTimeout::new(&SHED_WAIT).build().user_data(2);
-    // SAFETY: the entries point to nothing of ours but `SHED_WAIT`, static.
+    let [accept, wait] = shared::accept_into_slot(listener, 0);
+    let (accept, wait) = (accept.user_data(1), wait.user_data(2));
+    // SAFETY: the entries point to no memory of ours but a static timespec.
     if unsafe { ring.submission().push_multiple(&[accept, wait]) }.is_err() || !reap(ring, 2) {
         return false;
     }

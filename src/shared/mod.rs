@@ -16,6 +16,7 @@
 //! | `listener.rs` | binding, and accepting: non-blocking, blocking, the poke | 6 |
 //! | `socket_file.rs` | a unix socket's file: not taken from a live server, permissions, removed only if ours | 15 |
 //! | `sock.rs` | [`Sock`], an accepted connection's socket | 9 |
+//! | `shed.rs` | out of fds: a connection accepted into a ring's table of files, to be closed there | 15, 16 |
 //! | `note.rs` | [`Note`]: what other threads send a reactor or io_uring loop | 4, 16 |
 //! | `loops.rs` | one thread per loop, panics, the first error, [`Stopper`] | 5, 8, 15 |
 //! | `stats.rs` | a loop's counters, and [`Stats`], which reads them | 13 |
@@ -30,6 +31,8 @@ mod loops;
 // The reactor's and io_uring's (unix only), not the thread-based variant's.
 #[cfg(unix)]
 mod note;
+#[cfg(target_os = "linux")]
+mod shed;
 mod sock;
 #[cfg(unix)]
 mod socket_file;
@@ -47,6 +50,8 @@ pub use loops::Stopper;
 pub(crate) use loops::{catch, run_loops, Report, Stop};
 #[cfg(unix)]
 pub(crate) use note::{Note, StopNotes};
+#[cfg(target_os = "linux")]
+pub(crate) use shed::accept_into_slot;
 pub(crate) use sock::Sock;
 pub use stats::Stats;
 pub(crate) use stats::{Count, Counters};

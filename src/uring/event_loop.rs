@@ -50,10 +50,6 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// through (see `shed`).
 const SHED_SLOT: u32 = 0;
 
-/// How long a shedding accept may wait for a connection (see `shed`). The
-/// kernel reads it when the operation is submitted; a static outlives that.
-static SHED_WAIT: types::Timespec = types::Timespec::new().nsec(1_000_000);
-
 /// How long the loop waits, at its end, for its operations to come back.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -624,13 +620,7 @@ impl<'s, E: Events> Loop<'s, E> {
             return;
         };
         self.shedding[li] = true;
-        let fd = types::Fd(listener.fd());
-        let accept = opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-            .file_index(types::DestinationSlot::try_from_slot_target(SHED_SLOT).ok())
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(tag(Op::Shed, li as RawFd, 0));
-        let wait = opcode::LinkTimeout::new(&SHED_WAIT).build();
+        let [accept, wait] = shared::accept_into_slot(listener.fd(), SHED_SLOT);
         // Linked entries must reach the kernel in one submission: a full
         // queue is submitted first, so that `push` does not split them.
         let room = {
@@ -641,7 +631,7 @@ impl<'s, E: Events> Loop<'s, E> {
             self.submit_now();
         }
         self.linking = true;
-        self.push(accept);
+        self.push(accept.user_data(tag(Op::Shed, li as RawFd, 0)));
         self.linking = false;
         self.push(wait.user_data(tag(Op::Cancel, 0, 0)));
     }
@@ -1270,8 +1260,7 @@ mod tests {
         }
         let addr = ListenAddr::parse("tcp://127.0.0.1:0").unwrap();
         let (listeners, bound) = Listener::bind_all(&[addr]).unwrap();
-        let port = bound[0].to_string();
-        let port: u16 = port.rsplit(':').next().unwrap().parse().unwrap();
+        let addr = bound[0].socket_addr().unwrap();
         let config = Config::default();
         assert_eq!(config.io_uring.accept, RingAccept::Multishot);
         let bell = Bell::new().unwrap();
@@ -1301,7 +1290,7 @@ mod tests {
             });
             let served = (0..3)
                 .map(|i| {
-                    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    let mut c = TcpStream::connect(addr).unwrap();
                     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                     c.write_all(&[b'a' + i]).unwrap();
                     let mut b = [0u8; 1];
