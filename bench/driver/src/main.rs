@@ -30,9 +30,9 @@ use clap::{Parser, Subcommand};
 use client::Client;
 use machine::{Cpus, Sample};
 use measure::{Counter, Method};
-use plan::{client_cmd, redis_requests, words, Workload};
+use plan::{client_cmd, redis_requests, Workload};
 use report::{human, spread, Row};
-use server::Launch;
+use server::{words, Launch};
 
 /// evio-bench: evio-rs and its peers under the same loads, side by side
 #[derive(Parser)]

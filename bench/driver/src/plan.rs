@@ -4,13 +4,8 @@
 use std::path::PathBuf;
 
 use crate::report::human;
-use crate::server::{self, Launch};
+use crate::server::{self, words, Launch};
 use crate::Ctx;
-
-/// A command's arguments, written as one string: none of ours holds a space.
-pub fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(String::from).collect()
-}
 
 /// A workload: what the clients do.
 #[derive(Clone, Copy, PartialEq)]

@@ -11,7 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::plan::words;
+/// A command's arguments, written as one string: none of ours holds a space.
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
 
 /// How a server says it is ready.
 #[derive(Clone, Copy, PartialEq)]
