@@ -25,8 +25,21 @@ fn need_io_uring() {
 }
 
 /// The (submission, completion) queue sizes of every ring the process
-/// `pid` holds, read from `/proc/PID/fdinfo`.
+/// `pid` holds, once it holds one: the ready line comes before the loops
+/// open their rings.
 fn rings(pid: u32) -> Vec<(u64, u64)> {
+    for _ in 0..250 {
+        let rings = rings_now(pid);
+        if !rings.is_empty() {
+            return rings;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Vec::new()
+}
+
+/// The same, now, read from `/proc/PID/fdinfo`.
+fn rings_now(pid: u32) -> Vec<(u64, u64)> {
     let mask = |info: &str, key: &str| {
         let line = info.lines().find_map(|l| l.strip_prefix(key));
         let hex = line.expect(key).trim().trim_start_matches("0x");
